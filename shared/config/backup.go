@@ -1,0 +1,289 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration that reads from a TOML string such as "26h" or "15m"
+// (time.ParseDuration syntax).
+type Duration struct {
+	time.Duration
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	if s == "" {
+		d.Duration = 0
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use Go syntax such as \"26h\", \"15m\" or \"168h\"): %w", s, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.Duration.String()), nil
+}
+
+// Backup is the [backup] table: what the backup audit looks at, where the Google APIs live
+// and the thresholds it applies. Every threshold left out (or 0) keeps its default.
+//
+//	[backup]
+//	sqladmin_endpoint = ""          # default https://sqladmin.googleapis.com/
+//	storage_endpoint = ""           # default https://storage.googleapis.com/storage/v1/
+//	gkebackup_endpoint = ""         # default https://gkebackup.googleapis.com
+//	request_timeout = "30s"
+//	min_retained_backups = 7
+//	min_log_retention_days = 7
+//	max_backup_age = "26h"
+//	max_recovery_point_age = "15m"
+//	failed_window = "168h"
+//	min_soft_delete_days = 7
+//	min_gke_retention_days = 7
+//	max_growth_pct = 50
+//	growth_window = 7
+//
+//	[[backup.cloudsql]]
+//	project = "my-project"
+//	instance = "mastodon-db"
+//
+//	[[backup.bucket]]
+//	name = "mastodon-media"
+//
+//	[[backup.gke]]
+//	project = "my-project"
+//	location = "europe-west1"
+//	plan = "mastodon-nightly"
+type Backup struct {
+	// SQLAdminEndpoint, StorageEndpoint and GKEBackupEndpoint are HTTP/JSON base URLs that
+	// replace the public Google endpoints (tests, private endpoints). An http:// URL is only
+	// accepted on a loopback host, and is then used without authentication.
+	SQLAdminEndpoint  string `toml:"sqladmin_endpoint"`
+	StorageEndpoint   string `toml:"storage_endpoint"`
+	GKEBackupEndpoint string `toml:"gkebackup_endpoint"`
+	// RequestTimeout bounds every single API request (default 30s).
+	RequestTimeout Duration `toml:"request_timeout"`
+
+	CloudSQL []BackupCloudSQL `toml:"cloudsql"`
+	Buckets  []BackupBucket   `toml:"bucket"`
+	GKE      []BackupGKE      `toml:"gke"`
+
+	// Threshold overrides; 0 means "use the default".
+	MinRetainedBackups  int      `toml:"min_retained_backups"`   // default 7
+	MinLogRetentionDays int      `toml:"min_log_retention_days"` // default 7
+	MaxBackupAge        Duration `toml:"max_backup_age"`         // default 26h
+	MaxRecoveryPointAge Duration `toml:"max_recovery_point_age"` // default 15m
+	FailedWindow        Duration `toml:"failed_window"`          // default 168h
+	MinSoftDeleteDays   int      `toml:"min_soft_delete_days"`   // default 7
+	MinGKERetentionDays int      `toml:"min_gke_retention_days"` // default 7
+	MaxGrowthPct        float64  `toml:"max_growth_pct"`         // default 50
+	GrowthWindow        int      `toml:"growth_window"`          // default 7 (backups)
+}
+
+// BackupCloudSQL is one [[backup.cloudsql]] entry: a Cloud SQL instance to audit.
+type BackupCloudSQL struct {
+	Project  string `toml:"project"`
+	Instance string `toml:"instance"`
+}
+
+// BackupBucket is one [[backup.bucket]] entry: a Cloud Storage bucket to audit.
+type BackupBucket struct {
+	Name string `toml:"name"`
+}
+
+// BackupGKE is one [[backup.gke]] entry: a Backup for GKE backup plan to audit.
+type BackupGKE struct {
+	Project  string `toml:"project"`
+	Location string `toml:"location"`
+	Plan     string `toml:"plan"`
+}
+
+var (
+	// Project IDs: 6–30 characters; older domain-scoped projects look like "example.com:proj".
+	backupProjectRe = regexp.MustCompile(`^([a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	// Cloud SQL instance IDs: lowercase letters, digits and hyphens, starting with a letter.
+	backupInstanceRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,97}$`)
+	// Bucket names: 3–222 characters of lowercase letters, digits, '-', '_' and '.',
+	// starting and ending with a letter or digit.
+	backupBucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$`)
+	// Locations such as europe-west1 or us-central1-a; backup plan IDs.
+	backupLocationRe = regexp.MustCompile(`^[a-z][a-z0-9-]*[a-z0-9]$`)
+	backupPlanRe     = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// check validates the [backup] table.
+func (b *Backup) check(r report) {
+	checkBackupEndpoint(r, "sqladmin_endpoint", b.SQLAdminEndpoint)
+	checkBackupEndpoint(r, "storage_endpoint", b.StorageEndpoint)
+	checkBackupEndpoint(r, "gkebackup_endpoint", b.GKEBackupEndpoint)
+
+	seen := map[string]string{}
+	dup := func(r report, key, id string) {
+		if prev, ok := seen[id]; ok {
+			r.Add("", "duplicates %s", prev)
+			return
+		}
+		seen[id] = key
+	}
+
+	for i, c := range b.CloudSQL {
+		key := fmt.Sprintf("cloudsql[%d]", i)
+		s := r.Sub(key)
+		ok := true
+		switch {
+		case c.Project == "":
+			s.Add("project", "is required")
+			ok = false
+		case !backupProjectRe.MatchString(c.Project):
+			s.Add("project", "%q is not a Google Cloud project ID (6–30 lowercase letters, digits and hyphens)", c.Project)
+			ok = false
+		}
+		switch {
+		case c.Instance == "":
+			s.Add("instance", "is required")
+			ok = false
+		case strings.Contains(c.Instance, ":"):
+			s.Add("instance", "%q looks like a connection name: give the instance ID only (e.g. \"mastodon-db\")", c.Instance)
+			ok = false
+		case !backupInstanceRe.MatchString(c.Instance):
+			s.Add("instance", "%q is not a Cloud SQL instance ID (lowercase letters, digits and hyphens, starting with a letter)", c.Instance)
+			ok = false
+		}
+		if ok {
+			dup(s, key, "cloudsql "+c.Project+"/"+c.Instance)
+		}
+	}
+
+	for i, bk := range b.Buckets {
+		key := fmt.Sprintf("bucket[%d]", i)
+		s := r.Sub(key)
+		name := bk.Name
+		switch {
+		case name == "":
+			s.Add("name", "is required")
+		case strings.HasPrefix(name, "gs://"):
+			s.Add("name", "give the bucket name without gs:// (%q)", strings.TrimPrefix(name, "gs://"))
+		case !backupBucketRe.MatchString(name) || strings.Contains(name, ".."):
+			s.Add("name", "%q is not a Cloud Storage bucket name (lowercase letters, digits, '-', '_' and '.')", name)
+		default:
+			dup(s, key, "bucket "+name)
+		}
+	}
+
+	for i, g := range b.GKE {
+		key := fmt.Sprintf("gke[%d]", i)
+		s := r.Sub(key)
+		ok := true
+		switch {
+		case g.Project == "":
+			s.Add("project", "is required")
+			ok = false
+		case !backupProjectRe.MatchString(g.Project):
+			s.Add("project", "%q is not a Google Cloud project ID (6–30 lowercase letters, digits and hyphens)", g.Project)
+			ok = false
+		}
+		switch {
+		case g.Location == "":
+			s.Add("location", "is required")
+			ok = false
+		case !backupLocationRe.MatchString(g.Location):
+			s.Add("location", "%q is not a Google Cloud location (e.g. \"europe-west1\")", g.Location)
+			ok = false
+		}
+		switch {
+		case g.Plan == "":
+			s.Add("plan", "is required")
+			ok = false
+		case strings.Contains(g.Plan, "/"):
+			s.Add("plan", "give the backup plan ID only (e.g. \"mastodon-nightly\"), not %q; project and location are separate keys", g.Plan)
+			ok = false
+		case !backupPlanRe.MatchString(g.Plan):
+			s.Add("plan", "%q is not a backup plan ID (lowercase letters, digits and hyphens, starting with a letter, at most 63)", g.Plan)
+			ok = false
+		}
+		if ok {
+			dup(s, key, "gke "+g.Project+"/"+g.Location+"/"+g.Plan)
+		}
+	}
+
+	nonNegInt := func(key string, v int) {
+		if v < 0 {
+			r.Add(key, "must not be negative (0 keeps the default)")
+		}
+	}
+	nonNegInt("min_retained_backups", b.MinRetainedBackups)
+	nonNegInt("min_log_retention_days", b.MinLogRetentionDays)
+	nonNegInt("min_soft_delete_days", b.MinSoftDeleteDays)
+	nonNegInt("min_gke_retention_days", b.MinGKERetentionDays)
+	nonNegInt("growth_window", b.GrowthWindow)
+	if b.MinLogRetentionDays > 35 {
+		r.Add("min_log_retention_days", "is %d, but Cloud SQL keeps transaction logs for at most 35 days", b.MinLogRetentionDays)
+	}
+	if b.MinGKERetentionDays > 365 {
+		r.Add("min_gke_retention_days", "is %d, but Backup for GKE keeps backups for at most 365 days", b.MinGKERetentionDays)
+	}
+	if b.MaxGrowthPct < 0 {
+		r.Add("max_growth_pct", "must not be negative (0 keeps the default)")
+	}
+
+	nonNegDur := func(key string, d Duration) {
+		if d.Duration < 0 {
+			r.Add(key, "must not be negative (0 keeps the default)")
+		}
+	}
+	nonNegDur("request_timeout", b.RequestTimeout)
+	nonNegDur("max_backup_age", b.MaxBackupAge)
+	nonNegDur("max_recovery_point_age", b.MaxRecoveryPointAge)
+	nonNegDur("failed_window", b.FailedWindow)
+	if b.RequestTimeout.Duration > 10*time.Minute {
+		r.Add("request_timeout", "is %s, longer than a Cloud Function may run; use at most 10m", b.RequestTimeout.Duration)
+	}
+}
+
+// checkBackupEndpoint accepts an empty value (the public Google endpoint), an https:// URL,
+// or an http:// URL on a loopback host (tests, local emulators).
+func checkBackupEndpoint(r report, key, v string) {
+	if v == "" {
+		return
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		r.Add(key, "is not a URL: %v", err)
+		return
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !loopbackHost(u.Hostname()) {
+			r.Add(key, "%q: http:// is only allowed on a loopback host (127.0.0.1, [::1], localhost); use https://", v)
+			return
+		}
+	default:
+		r.Add(key, "%q must start with https:// (or http:// on a loopback host)", v)
+		return
+	}
+	if u.Host == "" {
+		r.Add(key, "%q has no host", v)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		r.Add(key, "%q must be a plain base URL (no user, query or fragment)", v)
+	}
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,61 @@
+// Package mastosim is an in-process simulator of the parts of a Mastodon server that fediops
+// talks to: the admin accounts API (registration triage), the admin domain-block API (blocklist
+// sync), the admin measures API, the instance endpoints and the app/token probes. It is an
+// http.Handler, so tests mount it on httptest.NewServer and the `fediops demo` command can serve
+// it as a sandbox instance.
+//
+// Behaviour follows Mastodon's own source as summarised in shared/reference/mastodon-api.md; every
+// handler cites the controller, model or initializer it imitates. All time (rate-limit windows,
+// created_at, measure dates) comes from the injected clock.Clock.
+//
+// # Modelled
+//
+//   - GET /api/v2/admin/accounts and GET /api/v1/admin/accounts: AccountFilter semantics
+//     (origin, status, username/email/display_name prefix LIKE, by_domain, ip, permissions,
+//     v1 boolean flags and its local+active default), 400 "Unknown origin/status" errors,
+//     limit_param clamping, Paginable max_id/since_id/min_id, Link headers built like
+//     Api::Pagination + Rails to_query (including the limit=0 crash, answered with a 500).
+//   - GET /api/v1/admin/accounts/:id, POST …/approve and …/reject with UserPolicy and
+//     require_local_account! (403 when already approved or remote), reject as a hard delete
+//     answering {}.
+//   - Admin domain blocks: index (id DESC, MAX_LIMIT 200 below 4.3.0, 500 from 4.3.0), show,
+//     create (DomainBlock.rule_for, conflicts_with_existing_block?, stricter_than?; the pre-4.2.9
+//     rule "any covering block conflicts" for older Version values; validation errors in the
+//     order Rails reports them), update via PUT and PATCH (permitted fields only), destroy.
+//     `digest` is serialised from 4.2.9 on.
+//   - GET /api/v1/instance/domain_blocks (with_user_facing_limitations, by_severity,
+//     public_domain obfuscation, digest of the real domain, show_domain_blocks settings).
+//   - POST /api/v1/admin/measures: instance_follows, instance_followers, instance_accounts, with
+//     include_subdomains tested for Ruby truthiness and params.require semantics.
+//   - GET /api/v1/instance, GET /api/v2/instance, POST /api/v1/apps,
+//     GET /api/v1/apps/verify_credentials, GET /api/v1/accounts/verify_credentials.
+//   - Doorkeeper scopes (authorize_if_got_token! vs doorkeeper_authorize!) and the exact 401/403
+//     bodies of §5.3.
+//   - Rack::Attack (config/initializers/rack_attack.rb): throttle_authenticated_api (per user),
+//     throttle_per_token_api, throttle_unauthenticated_api (per IP, IPv6 /64),
+//     throttle_authenticated_paging / throttle_unauthenticated_paging, and the
+//     oauth application registration throttle; fixed epoch-aligned windows; X-RateLimit-*
+//     headers for the most limited throttle; the throttled_responder's 429.
+//   - Fault injection (429, 5xx, timeout, dropped connection), optionally after the request's
+//     effect has been applied.
+//
+// # Not modelled
+//
+//   - OAuth flows (/oauth/authorize, /oauth/token, /oauth/revoke): tokens are seeded with
+//     AddToken. Every token belongs to one administrator (account id "1", username "admin") whose
+//     role has all permissions, so Pundit denials only happen without a known token. The admin is
+//     not listed by the admin accounts API. client_credentials (app-only) tokens do not exist.
+//   - Side effects of domain blocks (suspending accounts, severing follows), audit logs, webhooks,
+//     emails, statuses, media, reports, email-domain blocks, domain allows, IP blocks, roles.
+//   - Rack::Attack's localhost safelist (real Mastodon does not throttle 127.0.0.1; the simulator
+//     does, which is what tests want), X-Forwarded-For handling, and the measures result cache.
+//   - Version differences other than: domain-block MAX_LIMIT (4.3.0), digest and the
+//     stricter-subdomain rule (4.2.9), api_versions / apps response fields / apps
+//     verify_credentials without `read` (4.3.0), role collection_limit (4.6.0). Severity is
+//     always validated (422) as in 4.4+, whatever Version says.
+//   - Measures: only instance_follows, instance_followers and instance_accounts (other keys are
+//     skipped like unknown ones); per-day data values are always "0" since follows carry no dates.
+//     start_at/end_at are required (the 4.6.4 behaviour) unless Options.MeasuresDatesOptional.
+//
+// Differences from Mastodon that are deliberate are marked "Simulator:" in the code.
+package mastosim
