@@ -20,9 +20,11 @@
 // # Cost, sharing, and hard limits
 //
 // Every [Start] gets its own temp dir and sqlite database, a free loopback port and its own SMTP
-// sink. A start costs a few seconds with a warm WebAssembly compilation cache (kept next to the
-// binary) and about 20 s without one. Start one server per top-level test and share it between
-// subtests, without a TestMain:
+// sink. On a 2-core machine a start costs about 7 s with a warm WebAssembly compilation cache
+// (kept next to the binary; filled by the first start) and about 25 s without one; most of it is
+// CPU (compiling SQLite's WebAssembly in each of the three processes: admin create, admin
+// promote, server). Start one server per top-level test and share it between subtests, without
+// a TestMain:
 //
 //	func TestTriage(t *testing.T) {
 //		gts := gotosocial.Start(t, gotosocial.Options{})
@@ -32,7 +34,7 @@
 //
 // GoToSocial v0.17.3 hard-codes two sign-up limits per database: at most 20 pending (unhandled)
 // sign-ups, and at most 10 approved sign-ups per 24 hours, the admin created by Start included.
-// So one server allows 19 more pending sign-ups and 9 approvals; subtests sharing a server must
+// So one server allows 20 pending sign-ups and 9 approvals; subtests sharing a server must
 // stay below that (and use distinct usernames and emails), or call Start again.
 //
 // # Email confirmation

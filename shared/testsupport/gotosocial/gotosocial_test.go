@@ -8,6 +8,7 @@ import (
 	"net/smtp"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +219,35 @@ func TestMailSink(t *testing.T) {
 	defer cancel2()
 	if _, err := sink.Wait(short, func(m Mail) bool { return false }); err == nil {
 		t.Error("Wait for a mail that never comes: no error")
+	}
+}
+
+func TestConfig(t *testing.T) {
+	sink, err := newMailSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	s := &Server{Dir: "/tmp/x", Host: "localhost:1234", mail: sink,
+		install: Install{TemplateDir: "/t/template", AssetDir: "/t/assets"}}
+	for _, tc := range []struct {
+		opts Options
+		want []string
+	}{
+		{Options{}, []string{"advanced-rate-limit-requests: 0\n", "advanced-throttling-multiplier: 0\n", `log-level: "info"`}},
+		{Options{RateLimit: true, Throttling: true, LogLevel: "debug"}, []string{"advanced-rate-limit-requests: 300\n", "advanced-throttling-multiplier: 8\n", `log-level: "debug"`}},
+	} {
+		cfg := s.config(1234, tc.opts)
+		for _, want := range append(tc.want,
+			`host: "localhost:1234"`, "port: 1234\n", `db-address: "/tmp/x/sqlite.db"`,
+			`web-template-base-dir: "/t/template/"`, `smtp-host: "127.0.0.1"`,
+			"smtp-port: "+strconv.Itoa(sink.Addr().Port)+"\n") {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("%+v: config lacks %q:\n%s", tc.opts, want, cfg)
+			}
+		}
+	}
+	if got := addrParam("FROM:<gts@localhost> BODY=8BITMIME", "FROM:"); got != "gts@localhost" {
+		t.Errorf("addrParam: %q", got)
 	}
 }

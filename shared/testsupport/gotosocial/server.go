@@ -20,11 +20,11 @@ import (
 
 // Options configures a server started by [Start].
 type Options struct {
-	// RateLimit keeps GoToSocial's per-IP rate limiter on (300 requests per 5 minutes per router
-	// group, with X-RateLimit-* headers). Off by default (advanced-rate-limit-requests: 0).
+	// RateLimit keeps GoToSocial's per-IP rate limiter on: 300 requests per 5 minutes per router
+	// group, with X-RateLimit-Limit/-Remaining/-Reset headers, then 429. Off by default
+	// (advanced-rate-limit-requests: 0, and no X-RateLimit-* headers). Start's own requests
+	// (about 10: readiness, OAuth flow) count against the limit.
 	RateLimit bool
-	// RateLimitRequests, with RateLimit, sets the limit per 5 minutes (0: GoToSocial's 300).
-	RateLimitRequests int
 	// Throttling keeps GoToSocial's CPU-based request throttler on (8 × CPUs concurrent requests,
 	// then 429 with Retry-After). Off by default (advanced-throttling-multiplier: 0).
 	Throttling bool
@@ -109,8 +109,7 @@ func Start(t testing.TB, opts Options) *Server {
 			}
 			continue
 		}
-		t.Fatalf("gotosocial: starting %s in %s: %v\nlast lines of %s:\n%s",
-			in.Binary, s.Dir, err, s.LogFile, s.LogTail(50))
+		t.Fatalf("gotosocial: starting %s in %s: %v (its log follows)", in.Binary, s.Dir, err)
 	}
 	ready := time.Since(begin)
 
@@ -217,9 +216,6 @@ func (s *Server) config(port int, opts Options) string {
 	rateLimit := 0
 	if opts.RateLimit {
 		rateLimit = 300
-		if opts.RateLimitRequests > 0 {
-			rateLimit = opts.RateLimitRequests
-		}
 	}
 	throttling := 0
 	if opts.Throttling {
