@@ -369,7 +369,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 
-	c, perr := newCall(s, r, body, now)
+	c, perr := newCall(r, body, now)
 
 	rec := &Request{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
@@ -404,10 +404,8 @@ func (s *Server) setStatus(rec *Request, status int) {
 func (s *Server) handle(c *call, parseErr error) *response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if parseErr == nil {
-		// The token lookup needs the lock (tokens may be added concurrently).
-		c.token = s.tokens[c.rawToken]
-	}
+	// The token lookup needs the lock (tokens may be added concurrently).
+	c.token = s.tokens[c.rawToken]
 	data, hit := s.throttle(c)
 	if hit != nil {
 		return throttledResponse(*hit, c.now)

@@ -33,7 +33,7 @@ type call struct {
 	remoteIP string
 }
 
-func newCall(s *Server, r *http.Request, body []byte, now time.Time) (*call, error) {
+func newCall(r *http.Request, body []byte, now time.Time) (*call, error) {
 	c := &call{r: r, method: r.Method, path: r.URL.Path, now: now, params: params{}}
 	c.remoteIP = throttleableIP(r.RemoteAddr)
 	query, _ := url.ParseQuery(r.URL.RawQuery)
