@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/shared/config"
+	"github.com/fediops/fediops/shared/setup"
+)
+
+func (c *cli) triageCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "triage",
+		Short: "Registration triage: approve or reject pending sign-ups by email domain",
+	}
+	cmd.AddCommand(c.triageRunCmd(), c.triageClassifyCmd())
+	return cmd
+}
+
+func (c *cli) triageRunCmd() *cobra.Command {
+	var dryRun bool
+	var instances []string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the triage job once, as the Approve function does",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, err := c.env(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			msg := approve.Message{Instances: instances}
+			if cmd.Flags().Changed("dry-run") {
+				msg.DryRun = &dryRun
+			}
+			results, err := approve.RunConfigured(cmd.Context(), env, msg)
+			printTriage(c, results)
+			if err != nil {
+				return err
+			}
+			for _, r := range results {
+				if r.Failed > 0 {
+					return fail(exitFailed, fmt.Errorf("%d account(s) failed on %s", r.Failed, r.Instance))
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be done, change nothing (overrides [triage] dry_run)")
+	cmd.Flags().StringSliceVar(&instances, "instance", nil, "only these instances (default: all configured)")
+	return cmd
+}
+
+func printTriage(c *cli, results []*approve.Result) {
+	for _, r := range results {
+		mode := "applied"
+		if r.DryRun {
+			mode = "dry run, nothing changed"
+		}
+		fmt.Fprintf(c.stdout, "%s (%s): %d pending, %d approved, %d rejected, %d held, %d skipped, %d failed, %d deferred\n",
+			r.Instance, mode, r.Pending, r.Approved, r.Rejected, r.Held, r.Skipped, r.Failed, r.Deferred)
+		for _, rec := range r.Records {
+			fmt.Fprintf(c.stdout, "  %-8s %-20s %-28s %s (%s)\n", rec.Decision, rec.Username, rec.EmailDomain, rec.Outcome, rec.Rule)
+		}
+		if r.Stopped != "" {
+			fmt.Fprintf(c.stdout, "  stopped early: %s; the next run continues\n", r.Stopped)
+		}
+		if r.Audit != "" {
+			fmt.Fprintf(c.stdout, "  audit trail: %s\n", r.Audit)
+		}
+	}
+}
+
+func (c *cli) triageClassifyCmd() *cobra.Command {
+	var instance string
+	cmd := &cobra.Command{
+		Use:   "classify EMAIL...",
+		Short: "Print the decision for each address (no network): one JSON line per address",
+		Long: "Classify email addresses with the configured rules (--config, $FEDIOPS_CONFIG) or, without a\n" +
+			"configuration, with the built-in default domain lists. Prints {\"email\",\"decision\",\"rule\"} lines.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rules, err := c.classifyRules(cmd.Context(), instance)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(c.stdout)
+			for _, a := range args {
+				if err := enc.Encode(rules.Classify(a)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&instance, "instance", "", "use this instance's [instance.triage] overrides")
+	return cmd
+}
+
+// classifyRules loads the rules without opening the archive or resolving secrets.
+func (c *cli) classifyRules(ctx context.Context, instance string) (*approve.Rules, error) {
+	loc := c.configPath
+	if loc == "" {
+		loc = c.getenv("FEDIOPS_CONFIG")
+	}
+	if loc == "" {
+		if instance != "" {
+			return nil, fail(exitConfig, fmt.Errorf("--instance needs a configuration"))
+		}
+		return approve.NewRules(config.DefaultApproveDomains, config.DefaultRejectDomains)
+	}
+	p := c.params()
+	p.ConfigLocation = loc
+	cfg, err := setup.LoadConfig(ctx, p)
+	if err != nil {
+		return nil, fail(exitConfig, err)
+	}
+	tr := config.TriageRules{ApproveDomains: cfg.Triage.ApproveDomains, RejectDomains: cfg.Triage.RejectDomains}
+	if instance != "" {
+		inst, ok := cfg.Instance(instance)
+		if !ok {
+			return nil, fail(exitConfig, fmt.Errorf("unknown instance %q", instance))
+		}
+		tr = cfg.TriageFor(inst)
+	}
+	return approve.NewRules(tr.ApproveDomains, tr.RejectDomains)
+}

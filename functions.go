@@ -1,0 +1,15 @@
+// Package fediops registers the fediops Cloud Functions. It is the module-root package that
+// the Cloud Functions Go buildpack deploys; it does nothing but register: each deployment
+// selects one function with --entry-point (Approve, BlocklistSync or BackupAudit).
+package fediops
+
+import (
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/shared/setup"
+)
+
+func init() {
+	functions.CloudEvent("Approve", approve.Handler{Invocation: setup.Process()}.Handle)
+}

@@ -1,0 +1,203 @@
+// Package setup assembles the adapters a job needs (configuration, secrets, archive store,
+// logger, Mastodon clients) from the process environment, the same way for the deployed
+// functions and for the CLI.
+//
+// Environment variables:
+//
+//	FEDIOPS_CONFIG                  configuration location: a path, file:///path or gs://bucket/object
+//	FEDIOPS_LOG_LEVEL               debug, info (default), warning or error
+//	FEDIOPS_STORAGE_ENDPOINT        Cloud Storage JSON API endpoint (tests: fake-gcs-server)
+//	FEDIOPS_SECRETMANAGER_ENDPOINT  Secret Manager gRPC endpoint host:port (tests: the fake)
+package setup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/storage"
+
+	"github.com/fediops/fediops/shared/archive"
+	"github.com/fediops/fediops/shared/clock"
+	"github.com/fediops/fediops/shared/config"
+	"github.com/fediops/fediops/shared/logging"
+	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/secrets"
+)
+
+// Env is everything a job run needs from its surroundings.
+type Env struct {
+	Config   *config.Config
+	Store    archive.Store
+	Secrets  *secrets.Resolver
+	Log      *slog.Logger
+	Redactor *logging.Redactor
+	Clock    clock.Clock
+	// HTTPClient is used by the Mastodon clients (tests may replace it).
+	HTTPClient *http.Client
+	// ClientOptions are appended when building Mastodon clients (tests: fast backoff).
+	ClientOptions []mastodon.Option
+
+	storageEndpoint string
+	storageOnce     sync.Once
+	storage         *storage.Client
+	storageErr      error
+	closers         []func() error
+}
+
+// Params say where to find things; FromGetenv fills them from the environment.
+type Params struct {
+	ConfigLocation        string
+	LogLevel              string
+	StorageEndpoint       string
+	SecretManagerEndpoint string
+	LogOutput             io.Writer
+	Clock                 clock.Clock
+}
+
+// ParamsFromEnv reads the FEDIOPS_* variables.
+func ParamsFromEnv(getenv func(string) string, logOutput io.Writer) Params {
+	return Params{
+		ConfigLocation:        getenv("FEDIOPS_CONFIG"),
+		LogLevel:              getenv("FEDIOPS_LOG_LEVEL"),
+		StorageEndpoint:       getenv("FEDIOPS_STORAGE_ENDPOINT"),
+		SecretManagerEndpoint: getenv("FEDIOPS_SECRETMANAGER_ENDPOINT"),
+		LogOutput:             logOutput,
+	}
+}
+
+// NewLogger returns the JSON logger at the level named by level ("" = info).
+func NewLogger(w io.Writer, level string, r *logging.Redactor) (*slog.Logger, error) {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "", "info":
+		l = slog.LevelInfo
+	case "debug":
+		l = slog.LevelDebug
+	case "warning", "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		return nil, fmt.Errorf("FEDIOPS_LOG_LEVEL %q: use debug, info, warning or error", level)
+	}
+	return logging.New(w, l, r), nil
+}
+
+// Open loads the configuration and opens the archive store. The logger is usable even when
+// Open fails (env.Log is set first), so callers can report the failure.
+func Open(ctx context.Context, p Params) (*Env, error) {
+	red := logging.NewRedactor()
+	e := &Env{Redactor: red, Clock: p.Clock, HTTPClient: &http.Client{}, storageEndpoint: p.StorageEndpoint}
+	if e.Clock == nil {
+		e.Clock = clock.Real{}
+	}
+	log, err := NewLogger(p.LogOutput, p.LogLevel, red)
+	if err != nil {
+		e.Log = logging.New(p.LogOutput, slog.LevelInfo, red)
+		return e, err
+	}
+	e.Log = log
+	e.Secrets = secrets.NewResolver(
+		secrets.WithRedactor(red),
+		secrets.WithClock(e.Clock),
+		secrets.WithSecretManager(func(ctx context.Context) (secrets.Accessor, error) {
+			c, err := secrets.NewSecretManager(ctx, p.SecretManagerEndpoint)
+			if err != nil {
+				return nil, err
+			}
+			e.closers = append(e.closers, c.Close)
+			return c, nil
+		}),
+	)
+	cfg, err := config.Load(ctx, p.ConfigLocation, e.readGS)
+	if err != nil {
+		return e, err
+	}
+	e.Config = cfg
+	store, err := archive.Open(ctx, cfg.Archive.URL, e.storageClient)
+	if err != nil {
+		return e, fmt.Errorf("archive %s: %w", cfg.Archive.URL, err)
+	}
+	e.Store = store
+	return e, nil
+}
+
+// LoadConfig loads only the configuration named by p (no archive, no secrets).
+func LoadConfig(ctx context.Context, p Params) (*config.Config, error) {
+	e := &Env{storageEndpoint: p.StorageEndpoint}
+	defer e.Close()
+	return config.Load(ctx, p.ConfigLocation, e.readGS)
+}
+
+func (e *Env) storageClient(ctx context.Context) (*storage.Client, error) {
+	e.storageOnce.Do(func() {
+		e.storage, e.storageErr = archive.NewStorageClient(ctx, e.storageEndpoint)
+		if e.storageErr == nil {
+			e.closers = append(e.closers, e.storage.Close)
+		}
+	})
+	return e.storage, e.storageErr
+}
+
+// readGS reads a gs://bucket/object.
+func (e *Env) readGS(ctx context.Context, location string) ([]byte, error) {
+	bucket, object, err := archive.ParseGS(location)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.storageClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return archive.NewGCS(c, bucket, "").Read(ctx, object)
+}
+
+// Mastodon returns a client for inst, with its token resolved.
+func (e *Env) Mastodon(ctx context.Context, inst config.Instance) (*mastodon.Client, error) {
+	tok, err := e.Secrets.Resolve(ctx, inst.Token)
+	if err != nil {
+		return nil, fmt.Errorf("instance %s: token: %w", inst.Name, err)
+	}
+	opts := []mastodon.Option{
+		mastodon.WithHTTPClient(e.HTTPClient),
+		mastodon.WithClock(e.Clock),
+		mastodon.WithLogger(e.Log.With("instance", inst.Name)),
+		mastodon.WithTimeout(inst.RequestTimeout.Duration),
+	}
+	return mastodon.New(inst.URL, tok, append(opts, e.ClientOptions...)...)
+}
+
+// Close releases the clients Open created.
+func (e *Env) Close() error {
+	var errs []error
+	for _, c := range e.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// RunID returns a unique, sortable identifier for a run.
+func RunID(now time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("150405") + "-" + hex.EncodeToString(b)
+}
+
+// Deadline returns the context to run a job under: ctx itself if it has a deadline (the
+// Functions Framework sets one from CLOUD_RUN_TIMEOUT_SECONDS), else a logical deadline
+// timeout after now, so rate-limit waits stop in time.
+func Deadline(ctx context.Context, c clock.Clock, timeout time.Duration) context.Context {
+	if _, ok := clock.Deadline(ctx); ok {
+		return ctx
+	}
+	return clock.WithDeadline(ctx, c.Now().Add(timeout))
+}
