@@ -1,0 +1,144 @@
+package approve
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/fediops/fediops/shared/archive"
+	"github.com/fediops/fediops/shared/clock"
+	"github.com/fediops/fediops/shared/logging"
+	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/testsupport/gotosocial"
+)
+
+// TestTriageAgainstGoToSocial runs the job end to end against a real GoToSocial server:
+// pending sign-ups are created through its public API, emails confirmed through its own
+// confirmation mails, and the results read back through its admin API.
+func TestTriageAgainstGoToSocial(t *testing.T) {
+	gts := gotosocial.Start(t, gotosocial.Options{})
+	ctx := context.Background()
+	signups := []struct {
+		user, email string
+		confirm     bool
+	}{
+		{"alice", "alice@agency.gov", true},
+		{"bob", "bob@ec.europa.eu", true},
+		{"carol", "carol@hmrc.gov.uk", true},
+		{"dave", "dave@agency.gov", false},             // approvable, unconfirmed: held
+		{"erin", "erin@gmail.com", false},              // rejected even unconfirmed
+		{"frank", "frank@contractor.agency.gov", true}, // the specific reject entry wins
+		{"gina", "gina@agency.gov.evil.com", true},     // evil suffix: held
+		{"hank", "hank@example.org", true},             // no rule: held
+	}
+	ids := map[string]string{}
+	for _, s := range signups {
+		ids[s.user] = gts.SignUp(t, s.user, s.email)
+	}
+	for _, s := range signups {
+		if s.confirm {
+			gts.ConfirmEmail(t, s.email)
+		}
+	}
+	client, err := mastodon.New(gts.URL, gts.AdminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := archive.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Accounts: client, Store: store, Clock: clock.Real{}, Log: logging.Discard()}
+	opts := Options{Instance: "gts", Rules: testRules(t), RequireConfirmed: true, MaxActions: 100,
+		PageSize: 2, LeaseTTL: time.Minute, RunID: "dry"}
+
+	pending := func() []string {
+		t.Helper()
+		accts, err := client.AdminAccounts(ctx, mastodon.AccountFilter{Origin: "local", Status: "pending", Limit: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, a := range accts {
+			names = append(names, a.Username)
+		}
+		slices.Sort(names)
+		return names
+	}
+	all := []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank"}
+
+	t.Run("dry run changes nothing", func(t *testing.T) {
+		o := opts
+		o.DryRun = true
+		res, err := Run(ctx, deps, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Pending != 8 || res.Approved != 3 || res.Rejected != 2 || res.Held != 3 {
+			t.Errorf("dry run = %+v", res)
+		}
+		if got := pending(); !slices.Equal(got, all) {
+			t.Errorf("pending after dry run = %v", got)
+		}
+	})
+
+	t.Run("run decides across pages", func(t *testing.T) {
+		o := opts
+		o.RunID = "live"
+		res, err := Run(ctx, deps, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Pending != 8 || res.Approved != 3 || res.Rejected != 2 || res.Held != 3 || res.Failed != 0 {
+			t.Errorf("run = %+v", res)
+		}
+		for _, u := range []string{"alice", "bob", "carol"} {
+			a, err := client.AdminAccount(ctx, ids[u])
+			if err != nil || !a.Approved {
+				t.Errorf("%s: approved=%v, %v", u, a.Approved, err)
+			}
+		}
+		// GoToSocial deletes rejected accounts asynchronously.
+		want := []string{"dave", "gina", "hank"}
+		deadline := time.Now().Add(20 * time.Second)
+		for got := pending(); !slices.Equal(got, want); got = pending() {
+			if time.Now().After(deadline) {
+				t.Fatalf("pending = %v, want %v", got, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
+	t.Run("held account approved once its email is confirmed", func(t *testing.T) {
+		gts.ConfirmEmail(t, "dave@agency.gov")
+		o := opts
+		o.RunID = "after-confirm"
+		res, err := Run(ctx, deps, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Approved != 1 || res.Held != 2 {
+			t.Errorf("run = %+v", res)
+		}
+		if got := pending(); !slices.Equal(got, []string{"gina", "hank"}) {
+			t.Errorf("pending = %v", got)
+		}
+	})
+
+	t.Run("an account approved meanwhile is skipped", func(t *testing.T) {
+		// GoToSocial answers 422 to rejecting an approved account: the job must look and skip.
+		id := gts.SignUp(t, "ivan", "ivan@gmail.com")
+		if err := client.Approve(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		rec := Record{AccountID: id, Decision: Reject}
+		res := &Result{}
+		if stop, err := act(ctx, deps, &rec, res); stop != "" || err != nil {
+			t.Fatalf("act = %q, %v", stop, err)
+		}
+		if rec.Outcome != OutcomeDone || res.Skipped != 1 {
+			t.Errorf("record = %+v", rec)
+		}
+	})
+}
