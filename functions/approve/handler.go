@@ -50,7 +50,9 @@ func RunConfigured(ctx context.Context, env *setup.Env, msg Message) ([]*Result,
 		res, err := runInstance(ctx, env, inst, msg, runID)
 		if res != nil {
 			results = append(results, res)
-			logSummary(env.Log, res)
+			if err == nil {
+				logSummary(env.Log, res)
+			}
 		}
 		if err != nil {
 			errs = append(errs, err)

@@ -43,8 +43,9 @@ type Invocation struct {
 	Customize func(*Env)
 }
 
-// Process returns the Invocation for a real process: os.Getenv and stdout.
-func Process() Invocation { return Invocation{Getenv: os.Getenv, LogOutput: os.Stdout} }
+// Process returns the Invocation for a real process: os.Getenv, and os.Stdout as it is when
+// the event arrives.
+func Process() Invocation { return Invocation{Getenv: os.Getenv} }
 
 // Invoke runs a CloudEvent function: it decodes the Pub/Sub options into opts, opens the
 // environment, and calls run. Invalid messages, stale events and permanent errors are logged
