@@ -1,9 +1,152 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"text/template"
+	"time"
+
 	"github.com/spf13/cobra"
+
+	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
+//go:embed demo.toml
+var demoConfig string
+
+// sandbox is the demo's built-in instance: the Mastodon simulator on a loopback port.
+type sandbox struct {
+	sim   *mastosim.Server
+	url   string
+	token string
+	stop  func()
+}
+
+func startSandbox() (*sandbox, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	sb := &sandbox{sim: mastosim.New(mastosim.Options{Title: "fediops sandbox"}), url: "http://" + l.Addr().String(), token: hex.EncodeToString(b)}
+	sb.sim.AddToken(sb.token, "admin:read admin:write profile")
+	srv := &http.Server{Handler: sb.sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	sb.stop = func() { _ = srv.Close() }
+	return sb, nil
+}
+
+// seedSignups adds the sample sign-ups the triage demo decides.
+func (sb *sandbox) seedSignups(now time.Time) {
+	for i, s := range []struct {
+		user, email string
+		confirmed   bool
+	}{
+		{"maria", "maria.lopez@health.gov", true},
+		{"tom", "tom@dwp.gov.uk", true},
+		{"amelie", "a.dubois@ec.europa.eu", true},
+		{"kim", "kim@transport.gov.au", false},
+		{"spammer1", "cheap.pills@gmail.com", false},
+		{"phisher", "it-support@health.gov.evil.com", true},
+		{"journalist", "reporter@newspaper.example", true},
+	} {
+		sb.sim.AddAccount(mastosim.Account{Username: s.user, Email: s.email, Confirmed: s.confirmed,
+			CreatedAt: now.Add(time.Duration(i-10) * time.Minute), InviteRequest: "I would like to post updates for my department."})
+	}
+}
+
 func (c *cli) demoCmd() *cobra.Command {
-	return &cobra.Command{Use: "demo", Short: "Run the jobs against a built-in sandbox instance (no cloud account needed)"}
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the jobs on embedded defaults against a built-in sandbox instance (no cloud account needed)",
+		Long: "Starts a sandbox Mastodon instance in-process (the simulator, seeded with sample sign-ups),\n" +
+			"writes a configuration for it, and runs the triage job: first as a dry run, then for real.\n" +
+			"The audit trail and the configuration are written to --dir.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.demo(cmd.Context(), dir)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "fediops-demo", "directory for the demo's configuration and archive")
+	return cmd
+}
+
+func (c *cli) demo(ctx context.Context, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(abs, 0o750); err != nil {
+		return err
+	}
+	sb, err := startSandbox()
+	if err != nil {
+		return err
+	}
+	defer sb.stop()
+	sb.seedSignups(time.Now())
+
+	tokenFile := filepath.Join(abs, "sandbox-token")
+	if err := os.WriteFile(tokenFile, []byte(sb.token+"\n"), 0o600); err != nil {
+		return err
+	}
+	var cfg bytes.Buffer
+	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&cfg, map[string]string{
+		"URL": sb.url, "TokenFile": tokenFile, "Archive": filepath.Join(abs, "archive"),
+	}); err != nil {
+		return err
+	}
+	cfgFile := filepath.Join(abs, "fediops.toml")
+	if err := os.WriteFile(cfgFile, cfg.Bytes(), 0o600); err != nil {
+		return err
+	}
+	c.configPath = cfgFile
+	if c.logLevel == "" {
+		c.logLevel = "warning" // the demo prints its own summary; logs only for problems
+	}
+	fmt.Fprintf(c.stdout, "fediops demo: sandbox instance at %s, configuration %s\n\n", sb.url, cfgFile)
+
+	env, err := c.env(ctx)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	dry := true
+	fmt.Fprintln(c.stdout, "== Registration triage, dry run (nothing changes) ==")
+	results, err := approve.RunConfigured(ctx, env, approve.Message{DryRun: &dry})
+	printTriage(c, results)
+	if err != nil {
+		return err
+	}
+	live := false
+	fmt.Fprintln(c.stdout, "\n== Registration triage ==")
+	results, err = approve.RunConfigured(ctx, env, approve.Message{DryRun: &live})
+	printTriage(c, results)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "\nStill pending for a human on the sandbox: %d account(s).\n", countPending(sb.sim))
+	fmt.Fprintf(c.stdout, "Everything fediops decided is in %s\n", filepath.Join(abs, "archive"))
+	return nil
+}
+
+func countPending(sim *mastosim.Server) int {
+	n := 0
+	for _, a := range sim.Accounts() {
+		if a.Domain == "" && !a.Approved {
+			n++
+		}
+	}
+	return n
 }
