@@ -53,8 +53,8 @@ const (
 
 // Existing is a block as the instance has it.
 type Existing struct {
-	ID             string `json:"id"`
-	Domain         string `json:"domain"` // normalised
+	ID     string `json:"id"`
+	Domain string `json:"domain"` // normalised
 	Fields
 	PrivateComment string `json:"private_comment"`
 }
@@ -394,8 +394,8 @@ func (p *Plan) planAdopt(e Existing, d Desired, want Fields, o Options) {
 	p.Actions = append(p.Actions, Action{
 		Kind: Update, Domain: e.Domain, ID: e.ID, From: &from, To: &to, Changed: changed,
 		PrivateComment: comment, Adopt: true,
-		Reason:         "adopting a manual block that " + strings.Join(d.Sources, ", ") + " list",
-		FollowCheck:    o.Caps.Severities && want.Severity > e.Severity && want.Severity > o.MaxFollowedSeverity,
-		Sources:        d.Sources,
+		Reason:      "adopting a manual block that " + strings.Join(d.Sources, ", ") + " list",
+		FollowCheck: o.Caps.Severities && want.Severity > e.Severity && want.Severity > o.MaxFollowedSeverity,
+		Sources:     d.Sources,
 	})
 }
