@@ -1,0 +1,217 @@
+package blocklist
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fediops/fediops/functions/blocklist/plan"
+	"github.com/fediops/fediops/shared/archive"
+)
+
+// Archive layout (under the archive store's root):
+//
+//	blocklist/snapshots/<snapshot>/sources/<name>          raw source as fetched
+//	blocklist/snapshots/<snapshot>/merged.csv              the merged list (Mastodon CSV)
+//	blocklist/snapshots/<snapshot>/report.json             the merge report
+//	blocklist/snapshots/<snapshot>/<instance>/before.json  the instance's blocks before
+//	blocklist/snapshots/<snapshot>/<instance>/plan.json    the plan
+//	blocklist/snapshots/<snapshot>/<instance>/results.json what was done
+//	blocklist/snapshots/<snapshot>/<instance>/state.json   the owned blocks after
+//	blocklist/state/<instance>.json                        owned blocks now (control object)
+//	blocklist/checkpoint/<instance>.json                   unfinished actions (control object)
+//	blocklist/pending/<instance>/<plan id>.json            plans held by a guard
+//	blocklist/pending/<instance>/<plan id>.applied         written when such a plan is applied
+//
+// A snapshot id is "<UTC time>-<run id>", so listing sorts by time.
+
+const snapshotsPrefix = "blocklist/snapshots/"
+
+// Snapshot writes the objects of one run.
+type Snapshot struct {
+	ID    string
+	store archive.Store
+}
+
+// NewSnapshot names a run's snapshot.
+func NewSnapshot(store archive.Store, now time.Time, runID string) *Snapshot {
+	return &Snapshot{ID: now.UTC().Format("20060102T150405Z") + "-" + runID, store: store}
+}
+
+// Put archives data under the snapshot (create-only).
+func (s *Snapshot) Put(ctx context.Context, name string, data []byte) error {
+	return s.store.Create(ctx, snapshotsPrefix+s.ID+"/"+name, data)
+}
+
+// PutJSON archives v as indented JSON.
+func (s *Snapshot) PutJSON(ctx context.Context, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, name, append(b, '\n'))
+}
+
+// Location returns where the snapshot lives.
+func (s *Snapshot) Location() string { return s.store.Location(snapshotsPrefix + s.ID) }
+
+// SnapshotInfo describes an archived snapshot.
+type SnapshotInfo struct {
+	ID        string   `json:"id"`
+	Instances []string `json:"instances"`
+}
+
+// ListSnapshots returns the snapshots (oldest first), limited to those that touched instance
+// if it is not "".
+func ListSnapshots(ctx context.Context, store archive.Store, instance string) ([]SnapshotInfo, error) {
+	keys, err := store.List(ctx, snapshotsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]map[string]bool{}
+	var ids []string
+	for _, k := range keys {
+		rest := strings.TrimPrefix(k, snapshotsPrefix)
+		id, file, ok := strings.Cut(rest, "/")
+		if !ok {
+			continue
+		}
+		if byID[id] == nil {
+			byID[id] = map[string]bool{}
+			ids = append(ids, id)
+		}
+		if inst, name, ok := strings.Cut(file, "/"); ok && name == "state.json" {
+			byID[id][inst] = true
+		}
+	}
+	sort.Strings(ids)
+	var out []SnapshotInfo
+	for _, id := range ids {
+		var insts []string
+		for i := range byID[id] {
+			insts = append(insts, i)
+		}
+		sort.Strings(insts)
+		if instance != "" && !byID[id][instance] {
+			continue
+		}
+		out = append(out, SnapshotInfo{ID: id, Instances: insts})
+	}
+	return out, nil
+}
+
+// State is what fediops owns on one instance.
+type State struct {
+	Instance string                `json:"instance"`
+	Updated  time.Time             `json:"updated"`
+	Owned    map[string]plan.Owned `json:"owned"` // by domain
+}
+
+// stateStore reads and writes an instance's state and checkpoint with generation checks.
+type stateStore struct {
+	store    archive.Store
+	instance string
+	stateGen int64
+	ckptGen  int64
+}
+
+func (s *stateStore) stateKey() string { return "blocklist/state/" + s.instance + ".json" }
+func (s *stateStore) ckptKey() string  { return "blocklist/checkpoint/" + s.instance + ".json" }
+
+func (s *stateStore) loadState(ctx context.Context) (*State, error) {
+	st := &State{Instance: s.instance, Owned: map[string]plan.Owned{}}
+	b, gen, err := s.store.ReadVersion(ctx, s.stateKey())
+	if errors.Is(err, archive.ErrNotFound) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	s.stateGen = gen
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("state %s is corrupt: %w", s.store.Location(s.stateKey()), err)
+	}
+	if st.Owned == nil {
+		st.Owned = map[string]plan.Owned{}
+	}
+	return st, nil
+}
+
+func (s *stateStore) saveState(ctx context.Context, st *State) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	gen, err := s.store.WriteIf(ctx, s.stateKey(), b, s.stateGen)
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	s.stateGen = gen
+	return nil
+}
+
+// Checkpoint is the unfinished part of a plan.
+type Checkpoint struct {
+	PlanID    string        `json:"plan_id"`
+	Created   time.Time     `json:"created"`
+	Remaining []plan.Action `json:"remaining"`
+	Done      int           `json:"done"`
+}
+
+func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
+	b, gen, err := s.store.ReadVersion(ctx, s.ckptKey())
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	s.ckptGen = gen
+	var c Checkpoint
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("checkpoint %s is corrupt: %w", s.store.Location(s.ckptKey()), err)
+	}
+	if len(c.Remaining) == 0 {
+		return nil, nil
+	}
+	return &c, nil
+}
+
+// saveCheckpoint writes c (nil or empty: no unfinished work).
+func (s *stateStore) saveCheckpoint(ctx context.Context, c *Checkpoint) error {
+	if c == nil {
+		c = &Checkpoint{}
+	}
+	if len(c.Remaining) == 0 && s.ckptGen == 0 {
+		return nil // nothing to clear
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	gen, err := s.store.WriteIf(ctx, s.ckptKey(), b, s.ckptGen)
+	if err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	s.ckptGen = gen
+	return nil
+}
+
+// PendingPlan is a plan a guard held back.
+type PendingPlan struct {
+	ID       string        `json:"id"`
+	Instance string        `json:"instance"`
+	Created  time.Time     `json:"created"`
+	Snapshot string        `json:"snapshot"`
+	Reason   string        `json:"reason"`
+	Actions  []plan.Action `json:"actions"`
+}
+
+func pendingKey(instance, id string) string { return "blocklist/pending/" + instance + "/" + id + ".json" }
+func appliedKey(instance, id string) string {
+	return "blocklist/pending/" + instance + "/" + id + ".applied"
+}
