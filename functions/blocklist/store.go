@@ -11,6 +11,7 @@ import (
 
 	"github.com/fediops/fediops/functions/blocklist/plan"
 	"github.com/fediops/fediops/shared/archive"
+	"github.com/fediops/fediops/shared/mastodon"
 )
 
 // Archive layout (under the archive store's root):
@@ -109,6 +110,9 @@ type State struct {
 	Instance string                `json:"instance"`
 	Updated  time.Time             `json:"updated"`
 	Owned    map[string]plan.Owned `json:"owned"` // by domain
+	// Rate is the rate-limit state at the end of the last run, so that the next one does not
+	// start into an exhausted window.
+	Rate *mastodon.Rate `json:"rate,omitempty"`
 }
 
 // stateStore reads and writes an instance's state and checkpoint with generation checks.
@@ -211,7 +215,9 @@ type PendingPlan struct {
 	Actions  []plan.Action `json:"actions"`
 }
 
-func pendingKey(instance, id string) string { return "blocklist/pending/" + instance + "/" + id + ".json" }
+func pendingKey(instance, id string) string {
+	return "blocklist/pending/" + instance + "/" + id + ".json"
+}
 func appliedKey(instance, id string) string {
 	return "blocklist/pending/" + instance + "/" + id + ".applied"
 }

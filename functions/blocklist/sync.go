@@ -137,36 +137,52 @@ func Sync(ctx context.Context, d Deps, dest Destination, want Desired, snap *Sna
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
 
-	srv, err := dest.Client.Server(ctx)
-	if err != nil {
-		return out, fmt.Errorf("blocklist %s: %w", dest.Name, err)
-	}
-	out.Server = srv.String()
-	dest.Plan.Caps = plan.Capabilities{Severities: srv.Software == mastodon.Mastodon, Update: srv.Software == mastodon.Mastodon}
-	dest.Plan.Allowed = want.Allowed
-
 	ss := &stateStore{store: d.Store, instance: dest.Name}
 	st, err := ss.loadState(ctx)
 	if err != nil {
 		return out, err
 	}
+	var ckpt *Checkpoint
+	if !dest.DryRun {
+		if ckpt, err = ss.loadCheckpoint(ctx); err != nil {
+			return out, err
+		}
+	}
+	// The previous run may have spent this window's budget: wait for the reset, or stop
+	// without a request if the deadline does not allow it (no 429 in normal operation).
+	if st.Rate != nil {
+		if stop := waitForWindow(ctx, d.Clock, *st.Rate, 2, dest.StopBefore); stop != "" {
+			out.Stopped = stop
+			if ckpt != nil {
+				out.Deferred = len(ckpt.Remaining)
+			}
+			log.Info("the rate-limit window is still exhausted; the next run continues")
+			return out, nil
+		}
+	}
+
+	srv, err := dest.Client.Server(ctx)
+	if err != nil {
+		if mastodon.IsRateLimited(err) {
+			out.Stopped = "rate limit budget spent"
+			return out, nil
+		}
+		return out, fmt.Errorf("blocklist %s: %w", dest.Name, err)
+	}
+	out.Server = srv.String()
+	dest.Plan.Caps = plan.Capabilities{Severities: srv.Software == mastodon.Mastodon, Update: srv.Software == mastodon.Mastodon}
+	dest.Plan.Allowed = want.Allowed
 	a := &applier{d: d, dest: dest, out: out, state: st, log: log}
 
 	// 1. Unfinished work first.
-	if !dest.DryRun {
-		ckpt, err := ss.loadCheckpoint(ctx)
-		if err != nil {
+	if ckpt != nil {
+		log.Info(fmt.Sprintf("resuming %d unfinished action(s) of plan %s", len(ckpt.Remaining), ckpt.PlanID))
+		rest := a.applyAll(ctx, ckpt.Remaining)
+		if err := a.finish(ctx, ss, snap, ckpt.PlanID, rest, ckpt.Done+len(ckpt.Remaining)-len(rest), "resume-"); err != nil {
 			return out, err
 		}
-		if ckpt != nil {
-			log.Info(fmt.Sprintf("resuming %d unfinished action(s) of plan %s", len(ckpt.Remaining), ckpt.PlanID))
-			rest := a.applyAll(ctx, ckpt.Remaining)
-			if err := a.finish(ctx, ss, snap, ckpt.PlanID, rest, ckpt.Done+len(ckpt.Remaining)-len(rest), "resume-"); err != nil {
-				return out, err
-			}
-			if len(rest) > 0 || a.fatal != nil {
-				return out, a.fatal
-			}
+		if len(rest) > 0 || a.fatal != nil {
+			return out, a.fatal
 		}
 	}
 
@@ -175,7 +191,9 @@ func Sync(ctx context.Context, d Deps, dest Destination, want Desired, snap *Sna
 	if err != nil {
 		if mastodon.IsRateLimited(err) {
 			out.Stopped = "rate limit budget spent"
-			return out, nil
+			rate := dest.Client.Rate()
+			st.Rate = &rate
+			return out, ss.saveState(context.WithoutCancel(ctx), st)
 		}
 		return out, fmt.Errorf("blocklist %s: %w", dest.Name, err)
 	}
@@ -400,18 +418,21 @@ func (a *applier) mustStop(ctx context.Context, act plan.Action) string {
 	if hasDeadline && left < a.dest.StopBefore {
 		return "deadline near"
 	}
-	r := a.dest.Client.Rate()
-	need := a.requestsFor(act)
-	now := a.d.Clock.Now()
+	return waitForWindow(ctx, a.d.Clock, a.dest.Client.Rate(), a.requestsFor(act), a.dest.StopBefore)
+}
+
+// waitForWindow makes sure need requests fit in the rate-limit budget: if the window has
+// fewer left, it sleeps until the reset when the deadline allows, else it returns a stop reason.
+func waitForWindow(ctx context.Context, c clock.Clock, r mastodon.Rate, need int, margin time.Duration) string {
+	now := c.Now()
 	if !r.Known || r.Remaining >= need || !r.Reset.After(now) {
 		return ""
 	}
 	wait := r.Reset.Sub(now) + time.Second
-	if hasDeadline && wait > left-a.dest.StopBefore {
+	if left, ok := clock.Remaining(ctx, c); ok && wait > left-margin {
 		return "rate limit budget spent"
 	}
-	a.log.Info("waiting for the rate-limit window to reset before the next action", "wait", wait.Round(time.Second).String())
-	if err := a.d.Clock.Sleep(ctx, wait); err != nil {
+	if err := c.Sleep(ctx, wait); err != nil {
 		return "cancelled"
 	}
 	return ""
@@ -645,6 +666,8 @@ func (a *applier) finish(ctx context.Context, ss *stateStore, snap *Snapshot, pl
 		return err
 	}
 	a.state.Updated = a.d.Clock.Now().UTC()
+	rate := a.dest.Client.Rate()
+	a.state.Rate = &rate
 	if err := ss.saveState(ctx, a.state); err != nil {
 		return err
 	}
