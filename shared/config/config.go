@@ -44,8 +44,32 @@ type Config struct {
 	Instances []Instance `toml:"instance"`
 	Triage    Triage     `toml:"triage"`
 	Archive   Archive    `toml:"archive"`
+	Blocklist Blocklist  `toml:"blocklist"`
+	Backup    Backup     `toml:"backup"`
+
+	// FediBlockHole is set when the file is a FediBlockHole configuration (its keys at the
+	// top level); they are read into Blocklist.
+	FediBlockHole bool `toml:"-"`
+}
+
+// fbhFile is a FediBlockHole configuration file: the [blocklist] keys at the top level,
+// next to fediops' own tables.
+type fbhFile struct {
+	Blocklist
+	Instances []Instance `toml:"instance"`
+	Triage    Triage     `toml:"triage"`
+	Archive   Archive    `toml:"archive"`
 	Backup    Backup     `toml:"backup"`
 }
+
+// fbhKeys are the top-level keys that mark a FediBlockHole configuration.
+var fbhKeys = []string{"blocklist_url_sources", "blocklist_instance_sources", "allowlist_url_sources",
+	"blocklist_instance_destinations", "mergeplan", "merge_threshold", "merge_threshold_type", "import_fields",
+	"export_fields", "save_intermediate", "savedir", "blocklist_savefile", "blocklist_auditfile",
+	"no_push_instance", "no_fetch_url", "no_fetch_instance", "override_private_comment"}
+
+// DefaultFBHArchive is where a FediBlockHole configuration, which has no [archive], archives.
+const DefaultFBHArchive = "fediops-archive"
 
 // Instance is one [[instance]]: a server fediops works on.
 type Instance struct {
@@ -213,6 +237,16 @@ func Load(ctx context.Context, location string, readRemote Reader) (*Config, err
 func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{File: name}
 	md, err := toml.Decode(string(data), c)
+	if err == nil && isFBH(&md) {
+		var f fbhFile
+		if md, err = toml.Decode(string(data), &f); err == nil {
+			c.Blocklist, c.Instances, c.Triage, c.Archive, c.Backup = f.Blocklist, f.Instances, f.Triage, f.Archive, f.Backup
+			c.FediBlockHole = true
+			if c.Archive.URL == "" {
+				c.Archive.URL = DefaultFBHArchive
+			}
+		}
+	}
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
@@ -232,7 +266,26 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
+func isFBH(md *toml.MetaData) bool {
+	for _, k := range fbhKeys {
+		if md.IsDefined(k) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Config) applyDefaults(md *toml.MetaData) {
+	b := &c.Blocklist
+	if b.RequestTimeout.Duration == 0 {
+		b.RequestTimeout.Duration = DefaultRequestTimeout
+	}
+	if b.LeaseTTL.Duration == 0 {
+		b.LeaseTTL.Duration = DefaultBlocklistLease
+	}
+	if b.MaxSourceBytes == 0 {
+		b.MaxSourceBytes = DefaultMaxSourceBytes
+	}
 	if !md.IsDefined("triage", "approve_domains") {
 		c.Triage.ApproveDomains = slices.Clone(DefaultApproveDomains)
 	}
@@ -331,6 +384,11 @@ func (c *Config) check(r report) {
 	} else if strings.Contains(c.Archive.URL, "://") && !strings.HasPrefix(c.Archive.URL, "file://") {
 		ar.Add("url", "%q: use gs://bucket/prefix or a local directory", c.Archive.URL)
 	}
+	br := r.Sub("blocklist")
+	if c.FediBlockHole {
+		br = r
+	}
+	c.Blocklist.check(br, names)
 	c.Backup.check(r.Sub("backup"))
 }
 

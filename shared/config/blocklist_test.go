@@ -1,0 +1,128 @@
+package config
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestFediBlockHoleConfigsLoadUnchanged(t *testing.T) {
+	files, err := filepath.Glob("../../../shared/testdata/blocklists/fediblockhole-config/*.toml")
+	if err != nil || len(files) != 4 {
+		t.Fatalf("config files: %v, %v", files, err)
+	}
+	expected, _ := filepath.Glob("../../../shared/testdata/blocklists/fediblockhole/expected/*.toml")
+	for _, f := range append(files, expected...) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			c, err := Load(context.Background(), f, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.FediBlockHole || c.Archive.URL != DefaultFBHArchive {
+				t.Errorf("not read as a FediBlockHole file: %+v", c.Archive)
+			}
+			if len(c.Blocklist.URLSources)+len(c.Blocklist.InstanceSources) == 0 {
+				t.Error("no sources read")
+			}
+		})
+	}
+	c, err := Load(context.Background(), "../../../shared/testdata/blocklists/fediblockhole-config/oliphant-pull.conf.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Blocklist
+	if len(b.InstanceSources) != 2 || b.InstanceSources[0].Domain != "mastodon.social" || len(b.URLSources) != 2 ||
+		b.Mergeplan != "max" || !b.NoPushInstance || strings.Join(b.ImportFields, ",") != "public_comment,obfuscate" ||
+		b.URLSources[0].SourceName() != "seirdy.one/tier0.csv" {
+		t.Errorf("blocklist = %+v", b)
+	}
+	if d := c.BlocklistDestinations(); d != nil {
+		t.Errorf("no_push_instance but destinations %v", d)
+	}
+}
+
+func TestBlocklistNativeConfig(t *testing.T) {
+	c, err := Parse("f.toml", []byte(minimal+`
+[[instance]]
+name = "second"
+url = "https://second.example"
+token = "env://SECOND"
+
+[blocklist]
+blocklist_url_sources = [
+  { url = "https://lists.example/tier0.csv", format = "csv" },
+  { url = "gs://lists/ours.csv", name = "ours", max_severity = "silence" },
+]
+allowlist_url_sources = [ { url = "file:///etc/fediops/allow.csv" } ]
+blocklist_instance_destinations = [ { domain = "legacy.example", token_env_var = "LEGACY_TOKEN", max_followed_severity = "noop" } ]
+import_fields = ["public_comment", "reject_media"]
+max_removals = 5
+adopt_orphans = true
+destinations = [
+  "main",
+  { instance = "second", dry_run = true, max_change_pct = 25, import_fields = ["obfuscate"] },
+]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := c.BlocklistDestinations()
+	if len(ds) != 3 {
+		t.Fatalf("destinations = %+v", ds)
+	}
+	main, second, legacy := ds[0], ds[1], ds[2]
+	if main.Instance.Name != "main" || main.DryRun || !main.AdoptOrphans || main.MaxRemovals != 5 || main.MaxChangePct != 10 ||
+		!main.RemoveRetracted || main.MaxFollowedSeverity != "silence" || main.Marker != "fediops:" || strings.Join(main.ImportFields, ",") != "public_comment,reject_media" {
+		t.Errorf("main = %+v", main)
+	}
+	if !second.DryRun || second.MaxChangePct != 25 || strings.Join(second.ImportFields, ",") != "obfuscate" || second.MaxRemovals != 5 {
+		t.Errorf("second = %+v", second)
+	}
+	if !legacy.FBH || legacy.Instance.URL != "https://legacy.example" || legacy.TokenEnvVar != "LEGACY_TOKEN" || legacy.MaxFollowedSeverity != "noop" || legacy.Instance.Name != "legacy-example" {
+		t.Errorf("legacy = %+v", legacy)
+	}
+	if c.Blocklist.RequestTimeout.Duration == 0 || c.Blocklist.MaxSourceBytes == 0 {
+		t.Error("defaults not applied")
+	}
+	if FBHTokenEnvVar("env-token.com") != "ENV-TOKEN_COM_TOKEN" {
+		t.Error("FBH token variable")
+	}
+}
+
+func TestBlocklistProblems(t *testing.T) {
+	tests := []struct {
+		toml string
+		want string
+	}{
+		{"[blocklist]\nmergeplan = \"avg\"\n", "blocklist.mergeplan"},
+		{"[blocklist]\nmerge_threshold_type = \"ratio\"\n", "blocklist.merge_threshold_type"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"ftp://x/y\" }]\n", "blocklist.blocklist_url_sources[0].url"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"http://lists.example/x.csv\" }]\n", "plain http"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://x/y.csv\", format = \"xml\" }]\n", "blocklist.blocklist_url_sources[0].format"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://x/y.csv\", max_severity = \"ban\" }]\n", "max_severity"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://x/y.csv\", colour = \"red\" }]\n", "colour: unknown key"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://a/y.csv\" }, { url = \"https://a/y.csv\" }]\n", "is used by another source"},
+		{"[blocklist]\nimport_fields = [\"comment\"]\n", "blocklist.import_fields"},
+		{"[blocklist]\ndestinations = [\"nope\"]\n", "blocklist.destinations[0].instance: \"nope\" is not an [[instance]] name"},
+		{"[blocklist]\ndestinations = [{ instance = \"main\", colour = 1 }]\n", "blocklist.destinations[0].colour: unknown key"},
+		{"[blocklist]\ndestinations = [{ instance = \"main\", max_removals = \"x\" }]\n", "max_removals must be a whole number"},
+		{"[blocklist]\nmax_change_pct = 150\n", "blocklist.max_change_pct"},
+		{"[blocklist]\nmarker = \"f\"\n", "blocklist.marker"},
+		{"[blocklist]\nblocklist_instance_sources = [{ domain = \"bad domain\" }]\n", "blocklist.blocklist_instance_sources[0].domain"},
+		{"[blocklist]\nblocklist_instance_destinations = [{ domain = \"x.example\", token = \"sm://nope\" }]\n", "token"},
+		{"[blocklist]\nmax_source_shrink = -1.0\n", "max_source_shrink"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://x/y.json\", public_key = \"short\" }]\n", "public_key"},
+	}
+	for _, tt := range tests {
+		_, err := Parse("f.toml", []byte(minimal+tt.toml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want %q", tt.toml, err, tt.want)
+		}
+	}
+	// A FediBlockHole file reports its problems at the top level.
+	_, err := Parse("fbh.toml", []byte("mergeplan = 'avg'\nblocklist_url_sources = []\n"))
+	if err == nil || !strings.Contains(err.Error(), "fbh.toml: mergeplan") {
+		t.Errorf("FBH problems: %v", err)
+	}
+}
