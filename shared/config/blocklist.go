@@ -60,14 +60,14 @@ type Blocklist struct {
 // SyncOptions are the sync settings; each can be set in [blocklist] (for every destination)
 // and overridden per destination.
 type SyncOptions struct {
-	DryRun              *bool     `toml:"dry_run"`
-	AdoptOrphans        *bool     `toml:"adopt_orphans"`
-	RemoveRetracted     *bool     `toml:"remove_retracted"`
-	MaxFollowedSeverity *string   `toml:"max_followed_severity"`
-	MaxRemovals         *int      `toml:"max_removals"`
-	MaxChangePct        *float64  `toml:"max_change_pct"`
-	InitialImport       *bool     `toml:"initial_import"`
-	Marker              *string   `toml:"marker"`
+	DryRun              *bool    `toml:"dry_run"`
+	AdoptOrphans        *bool    `toml:"adopt_orphans"`
+	RemoveRetracted     *bool    `toml:"remove_retracted"`
+	MaxFollowedSeverity *string  `toml:"max_followed_severity"`
+	MaxRemovals         *int     `toml:"max_removals"`
+	MaxChangePct        *float64 `toml:"max_change_pct"`
+	InitialImport       *bool    `toml:"initial_import"`
+	Marker              *string  `toml:"marker"`
 }
 
 // URLSource is an entry of blocklist_url_sources or allowlist_url_sources.
