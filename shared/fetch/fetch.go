@@ -1,0 +1,186 @@
+// Package fetch reads published blocklists: over HTTPS (with a timeout, a size limit, a
+// User-Agent and conditional GET), from local files (file://) and from Cloud Storage (gs://).
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/storage"
+)
+
+// UserAgent is sent with every HTTP request.
+const UserAgent = "fediops-blocklist/1.0 (+https://github.com/fediops/fediops)"
+
+// Validators are the conditional-GET validators of a previous fetch.
+type Validators struct {
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+// Result is a fetched document.
+type Result struct {
+	Data []byte
+	// NotModified is set when the server answered 304 to the validators: Data is empty and
+	// the caller's previous copy is current.
+	NotModified bool
+	Validators  Validators
+}
+
+// ErrTooLarge is returned when a document exceeds the size limit.
+var ErrTooLarge = errors.New("larger than the size limit")
+
+// Fetcher reads documents. The zero value is not usable; use New.
+type Fetcher struct {
+	http     *http.Client
+	timeout  time.Duration
+	maxBytes int64
+	gcs      func(context.Context) (*storage.Client, error)
+	rebase   [][2]string
+}
+
+// Option configures a Fetcher.
+type Option func(*Fetcher)
+
+// WithHTTPClient sets the HTTP client.
+func WithHTTPClient(c *http.Client) Option { return func(f *Fetcher) { f.http = c } }
+
+// WithStorage sets how the Cloud Storage client is obtained (for gs:// URLs).
+func WithStorage(fn func(context.Context) (*storage.Client, error)) Option {
+	return func(f *Fetcher) { f.gcs = fn }
+}
+
+// WithRebase maps file:// URLs starting with old to start with new (FediBlockHole configs name
+// paths of the machine they were written on).
+func WithRebase(old, new string) Option {
+	return func(f *Fetcher) { f.rebase = append(f.rebase, [2]string{old, new}) }
+}
+
+// New returns a Fetcher with a per-request timeout and a size limit in bytes.
+func New(timeout time.Duration, maxBytes int64, opts ...Option) *Fetcher {
+	f := &Fetcher{http: &http.Client{}, timeout: timeout, maxBytes: maxBytes}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
+}
+
+// Rebased applies the rebase mappings to a URL.
+func (f *Fetcher) Rebased(raw string) string {
+	for _, r := range f.rebase {
+		if strings.HasPrefix(raw, r[0]) {
+			return r[1] + strings.TrimPrefix(raw, r[0])
+		}
+	}
+	return raw
+}
+
+// Fetch reads the document at raw (https://, http://, file:// or gs://). For HTTP, v are sent
+// as If-None-Match / If-Modified-Since.
+func (f *Fetcher) Fetch(ctx context.Context, raw string, v Validators) (*Result, error) {
+	raw = f.Rebased(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "https", "http":
+		return f.fetchHTTP(ctx, raw, v)
+	case "file":
+		return f.fetchFile(u.Path)
+	case "gs":
+		return f.fetchGCS(ctx, u.Host, strings.TrimPrefix(u.Path, "/"))
+	case "":
+		return f.fetchFile(raw) // a plain path (rebased file URLs may become one)
+	}
+	return nil, fmt.Errorf("fetch %s: unsupported scheme %q", raw, u.Scheme)
+}
+
+func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", raw, err)
+	}
+	req.Header.Set("User-Agent", UserAgent)
+	if v.ETag != "" {
+		req.Header.Set("If-None-Match", v.ETag)
+	}
+	if v.LastModified != "" {
+		req.Header.Set("If-Modified-Since", v.LastModified)
+	}
+	resp, err := f.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", raw, err)
+	}
+	defer resp.Body.Close()
+	got := Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		return &Result{NotModified: true, Validators: v}, nil
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("fetch %s: HTTP %d", raw, resp.StatusCode)
+	}
+	if resp.ContentLength > f.maxBytes {
+		return nil, fmt.Errorf("fetch %s: %d bytes: %w (%d)", raw, resp.ContentLength, ErrTooLarge, f.maxBytes)
+	}
+	data, err := readLimited(resp.Body, f.maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", raw, err)
+	}
+	return &Result{Data: data, Validators: got}, nil
+}
+
+func readLimited(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)
+	}
+	return data, nil
+}
+
+func (f *Fetcher) fetchFile(path string) (*Result, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("fetch file://%s: %w", path, err)
+	}
+	defer fh.Close()
+	data, err := readLimited(fh, f.maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("fetch file://%s: %w", path, err)
+	}
+	return &Result{Data: data}, nil
+}
+
+func (f *Fetcher) fetchGCS(ctx context.Context, bucket, object string) (*Result, error) {
+	if f.gcs == nil {
+		return nil, fmt.Errorf("fetch gs://%s/%s: Cloud Storage is not configured", bucket, object)
+	}
+	c, err := f.gcs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetch gs://%s/%s: %w", bucket, object, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	r, err := c.Bucket(bucket).Object(object).NewReader(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetch gs://%s/%s: %w", bucket, object, err)
+	}
+	defer r.Close()
+	data, err := readLimited(r, f.maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("fetch gs://%s/%s: %w", bucket, object, err)
+	}
+	return &Result{Data: data, Validators: Validators{ETag: fmt.Sprint(r.Attrs.Generation)}}, nil
+}

@@ -1,0 +1,109 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/storage"
+
+	"github.com/fediops/fediops/shared/archive"
+	"github.com/fediops/fediops/shared/testsupport/gcpfake"
+)
+
+func TestHTTP(t *testing.T) {
+	var gotUA string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotUA = r.Header.Get("User-Agent")
+		switch r.URL.Path {
+		case "/list.csv":
+			if r.Header.Get("If-None-Match") == `"v1"` {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			w.Header().Set("ETag", `"v1"`)
+			w.Header().Set("Last-Modified", "Wed, 25 Nov 2026 10:00:00 GMT")
+			w.Write([]byte("domain\nbad.example\n"))
+		case "/big":
+			w.Write([]byte(strings.Repeat("x", 2000)))
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	f := New(100*time.Millisecond, 1000)
+	ctx := context.Background()
+	r, err := f.Fetch(ctx, srv.URL+"/list.csv", Validators{})
+	if err != nil || string(r.Data) != "domain\nbad.example\n" || r.Validators.ETag != `"v1"` || r.Validators.LastModified == "" {
+		t.Fatalf("fetch = %+v, %v", r, err)
+	}
+	if gotUA != UserAgent {
+		t.Errorf("User-Agent = %q", gotUA)
+	}
+	r, err = f.Fetch(ctx, srv.URL+"/list.csv", r.Validators)
+	if err != nil || !r.NotModified || len(r.Data) != 0 {
+		t.Errorf("conditional fetch = %+v, %v", r, err)
+	}
+	if _, err := f.Fetch(ctx, srv.URL+"/big", Validators{}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("size limit: %v", err)
+	}
+	if _, err := f.Fetch(ctx, srv.URL+"/slow", Validators{}); err == nil {
+		t.Error("timeout not enforced")
+	}
+	if _, err := f.Fetch(ctx, srv.URL+"/missing", Validators{}); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Errorf("404: %v", err)
+	}
+	if _, err := f.Fetch(ctx, "ftp://x/y", Validators{}); err == nil {
+		t.Error("ftp accepted")
+	}
+}
+
+func TestFileAndRebase(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte("domain\nx.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := New(time.Second, 100, WithRebase("file:///opt/fediblockhole/blocklists/", dir+"/"))
+	r, err := f.Fetch(context.Background(), "file:///opt/fediblockhole/blocklists/a.csv", Validators{})
+	if err != nil || string(r.Data) != "domain\nx.example\n" {
+		t.Fatalf("rebased fetch = %v, %v", r, err)
+	}
+	if _, err := f.Fetch(context.Background(), "file://"+filepath.Join(dir, "missing.csv"), Validators{}); err == nil {
+		t.Error("missing file")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big.csv"), make([]byte, 200), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Fetch(context.Background(), "file://"+filepath.Join(dir, "big.csv"), Validators{}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("file size limit: %v", err)
+	}
+}
+
+func TestGCS(t *testing.T) {
+	fake := gcpfake.StartStorage(t, "lists")
+	fake.Put("lists", "team/ours.csv", []byte("domain\nours.example\n"))
+	c, err := archive.NewStorageClient(context.Background(), fake.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f := New(time.Second, 1000, WithStorage(func(context.Context) (*storage.Client, error) { return c, nil }))
+	r, err := f.Fetch(context.Background(), "gs://lists/team/ours.csv", Validators{})
+	if err != nil || string(r.Data) != "domain\nours.example\n" {
+		t.Fatalf("gs fetch = %v, %v", r, err)
+	}
+	if _, err := f.Fetch(context.Background(), "gs://lists/none.csv", Validators{}); err == nil {
+		t.Error("missing object")
+	}
+	if _, err := New(time.Second, 10).Fetch(context.Background(), "gs://lists/team/ours.csv", Validators{}); err == nil {
+		t.Error("gs without storage")
+	}
+}
