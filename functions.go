@@ -7,9 +7,11 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/functions/blocklist"
 	"github.com/fediops/fediops/shared/setup"
 )
 
 func init() {
 	functions.CloudEvent("Approve", approve.Handler{Invocation: setup.Process()}.Handle)
+	functions.CloudEvent("BlocklistSync", blocklist.Handler{Invocation: setup.Process()}.Handle)
 }

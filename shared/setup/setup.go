@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,8 @@ type Env struct {
 	HTTPClient *http.Client
 	// ClientOptions are appended when building Mastodon clients (tests: fast backoff).
 	ClientOptions []mastodon.Option
+	// Getenv reads the process environment (FediBlockHole-style token variables).
+	Getenv func(string) string
 
 	storageEndpoint string
 	storageOnce     sync.Once
@@ -61,6 +64,7 @@ type Params struct {
 	SecretManagerEndpoint string
 	LogOutput             io.Writer
 	Clock                 clock.Clock
+	Getenv                func(string) string
 }
 
 // ParamsFromEnv reads the FEDIOPS_* variables.
@@ -71,6 +75,7 @@ func ParamsFromEnv(getenv func(string) string, logOutput io.Writer) Params {
 		StorageEndpoint:       getenv("FEDIOPS_STORAGE_ENDPOINT"),
 		SecretManagerEndpoint: getenv("FEDIOPS_SECRETMANAGER_ENDPOINT"),
 		LogOutput:             logOutput,
+		Getenv:                getenv,
 	}
 }
 
@@ -96,7 +101,10 @@ func NewLogger(w io.Writer, level string, r *logging.Redactor) (*slog.Logger, er
 // Open fails (env.Log is set first), so callers can report the failure.
 func Open(ctx context.Context, p Params) (*Env, error) {
 	red := logging.NewRedactor()
-	e := &Env{Redactor: red, Clock: p.Clock, HTTPClient: &http.Client{}, storageEndpoint: p.StorageEndpoint}
+	e := &Env{Redactor: red, Clock: p.Clock, HTTPClient: &http.Client{}, storageEndpoint: p.StorageEndpoint, Getenv: p.Getenv}
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
+	}
 	if e.Clock == nil {
 		e.Clock = clock.Real{}
 	}
@@ -107,6 +115,7 @@ func Open(ctx context.Context, p Params) (*Env, error) {
 	}
 	e.Log = log
 	e.Secrets = secrets.NewResolver(
+		secrets.WithEnv(e.Getenv),
 		secrets.WithRedactor(red),
 		secrets.WithClock(e.Clock),
 		secrets.WithSecretManager(func(ctx context.Context) (secrets.Accessor, error) {
@@ -137,6 +146,9 @@ func LoadConfig(ctx context.Context, p Params) (*config.Config, error) {
 	defer e.Close()
 	return config.Load(ctx, p.ConfigLocation, e.readGS)
 }
+
+// StorageClient returns the Cloud Storage client, created on first use.
+func (e *Env) StorageClient(ctx context.Context) (*storage.Client, error) { return e.storageClient(ctx) }
 
 func (e *Env) storageClient(ctx context.Context) (*storage.Client, error) {
 	e.storageOnce.Do(func() {
