@@ -322,4 +322,3 @@ func (c *cli) blocklistRollbackCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what the rollback would do")
 	return cmd
 }
-

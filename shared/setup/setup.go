@@ -148,7 +148,9 @@ func LoadConfig(ctx context.Context, p Params) (*config.Config, error) {
 }
 
 // StorageClient returns the Cloud Storage client, created on first use.
-func (e *Env) StorageClient(ctx context.Context) (*storage.Client, error) { return e.storageClient(ctx) }
+func (e *Env) StorageClient(ctx context.Context) (*storage.Client, error) {
+	return e.storageClient(ctx)
+}
 
 func (e *Env) storageClient(ctx context.Context) (*storage.Client, error) {
 	e.storageOnce.Do(func() {
