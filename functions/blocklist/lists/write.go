@@ -1,0 +1,137 @@
+package lists
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/fediops/fediops/shared/domain"
+)
+
+// csvField writes s with minimal quoting, as Python's csv.QUOTE_MINIMAL and Ruby's CSV do:
+// quoted (with doubled quotes inside) only when it holds a comma, a quote, CR or LF.
+func csvField(w *bufio.Writer, s string) {
+	if !strings.ContainsAny(s, ",\"\r\n") {
+		w.WriteString(s)
+		return
+	}
+	w.WriteByte('"')
+	w.WriteString(strings.ReplaceAll(s, `"`, `""`))
+	w.WriteByte('"')
+}
+
+// MastodonCSVHeader is the header of Mastodon's domain-block export/import (4.1+).
+const MastodonCSVHeader = "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate"
+
+// WriteMastodonCSV writes blocks, in the given order, in the CSV format Mastodon's admin UI
+// imports and exports: MastodonCSVHeader, LF line endings, lower-case booleans, minimal
+// quoting. Private comments are not part of the format.
+func WriteMastodonCSV(w io.Writer, blocks []Block) error {
+	bw := bufio.NewWriter(w)
+	bw.WriteString(MastodonCSVHeader + "\n")
+	for _, b := range blocks {
+		csvField(bw, b.Domain)
+		bw.WriteByte(',')
+		bw.WriteString(b.Severity.String())
+		fmt.Fprintf(bw, ",%t,%t,", b.RejectMedia, b.RejectReports)
+		csvField(bw, b.PublicComment)
+		fmt.Fprintf(bw, ",%t\n", b.Obfuscate)
+	}
+	return bw.Flush()
+}
+
+// WriteFediBlockHoleCSV writes blocks as FBH's save_blocklist_to_file does (its -o output
+// and intermediate files): a header without '#' naming domain, severity and then
+// exportFields in the given order, rows sorted by domain, CRLF line endings, Python
+// booleans True/False and minimal quoting. For the same blocks the output is byte for byte
+// FBH's. exportFields must be block field names (CheckFields); domain and severity are
+// always written first, so naming them again is ignored.
+func WriteFediBlockHoleCSV(w io.Writer, blocks []Block, exportFields []string) error {
+	cols := []string{FieldDomain, FieldSeverity}
+	for _, f := range exportFields {
+		if err := CheckFields([]string{f}); err != nil {
+			return err
+		}
+		if !slices.Contains(cols, f) {
+			cols = append(cols, f)
+		}
+	}
+	sorted := slices.Clone(blocks)
+	slices.SortStableFunc(sorted, func(a, b Block) int { return strings.Compare(a.Domain, b.Domain) })
+	pyBool := func(v bool) string {
+		if v {
+			return "True"
+		}
+		return "False"
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString(strings.Join(cols, ",") + "\r\n")
+	for _, b := range sorted {
+		for i, c := range cols {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			switch c {
+			case FieldDomain:
+				csvField(bw, b.Domain)
+			case FieldSeverity:
+				bw.WriteString(b.Severity.String())
+			case FieldPublicComment:
+				csvField(bw, b.PublicComment)
+			case FieldPrivateComment:
+				csvField(bw, b.PrivateComment)
+			case FieldRejectMedia:
+				bw.WriteString(pyBool(b.RejectMedia))
+			case FieldRejectReports:
+				bw.WriteString(pyBool(b.RejectReports))
+			case FieldObfuscate:
+				bw.WriteString(pyBool(b.Obfuscate))
+			}
+		}
+		bw.WriteString("\r\n")
+	}
+	return bw.Flush()
+}
+
+// JSONBlock is a domain block as Mastodon's admin API serialises it (without id and
+// created_at, which only a server can assign). Digest is the SHA-256 of the domain.
+type JSONBlock struct {
+	Domain         string   `json:"domain"`
+	Digest         string   `json:"digest"`
+	Severity       Severity `json:"severity"`
+	RejectMedia    bool     `json:"reject_media"`
+	RejectReports  bool     `json:"reject_reports"`
+	PrivateComment string   `json:"private_comment"`
+	PublicComment  string   `json:"public_comment"`
+	Obfuscate      bool     `json:"obfuscate"`
+}
+
+// WriteJSON writes blocks, in the given order, as a JSON array of Mastodon admin
+// domain-block objects (format "json"), indented, with a final newline.
+func WriteJSON(w io.Writer, blocks []Block) error {
+	out := make([]JSONBlock, len(blocks))
+	for i, b := range blocks {
+		out[i] = JSONBlock{
+			Domain: b.Domain, Digest: domain.Digest(b.Domain), Severity: b.Severity,
+			RejectMedia: b.RejectMedia, RejectReports: b.RejectReports,
+			PrivateComment: b.PrivateComment, PublicComment: b.PublicComment, Obfuscate: b.Obfuscate,
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// WriteText writes one domain per line (LF), in the given order: the plain-text format.
+func WriteText(w io.Writer, blocks []Block) error {
+	bw := bufio.NewWriter(w)
+	for _, b := range blocks {
+		bw.WriteString(b.Domain)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
