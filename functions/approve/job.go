@@ -297,7 +297,7 @@ func logRecord(log *slog.Logger, r Record) {
 // AuditKey returns the archive key of a run's audit trail.
 func AuditKey(instance string, t time.Time, runID string) string {
 	t = t.UTC()
-	return fmt.Sprintf("triage/%s/%s/%s-%s.jsonl", instance, t.Format("2006/01/02"), t.Format("20060102T150405Z"), runID)
+	return fmt.Sprintf("triage/%s/%s/%s-%s.jsonl", instance, t.Format("2006/01/02"), t.Format("20060102T150405.000000Z"), runID)
 }
 
 func writeAudit(ctx context.Context, d Deps, o Options, res *Result) error {

@@ -28,7 +28,7 @@ import (
 //	blocklist/pending/<instance>/<plan id>.json            plans held by a guard
 //	blocklist/pending/<instance>/<plan id>.applied         written when such a plan is applied
 //
-// A snapshot id is "<UTC time>-<run id>", so listing sorts by time.
+// A snapshot id is "<UTC time to the microsecond>-<run id>", so listing sorts by time.
 
 const snapshotsPrefix = "blocklist/snapshots/"
 
@@ -40,7 +40,7 @@ type Snapshot struct {
 
 // NewSnapshot names a run's snapshot.
 func NewSnapshot(store archive.Store, now time.Time, runID string) *Snapshot {
-	return &Snapshot{ID: now.UTC().Format("20060102T150405Z") + "-" + runID, store: store}
+	return &Snapshot{ID: now.UTC().Format("20060102T150405.000000Z") + "-" + runID, store: store}
 }
 
 // Put archives data under the snapshot (create-only).

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fediops/fediops/shared/testsupport/mastosim"
+)
+
+const fbhShared = "../../../shared/testdata/blocklists"
+
+func TestBlocklistMergeFediBlockHoleConfig(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs(fbhShared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil { // FBH configs archive to ./fediops-archive
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chdir(cwd) })
+	out := filepath.Join(dir, "merged.csv")
+	report := filepath.Join(dir, "report.json")
+	code, stdout, stderr := runCLI(t, nil, "blocklist", "merge",
+		"--config", filepath.Join(abs, "fediblockhole-config", "oliphant-tier0.conf.toml"),
+		"--rebase", "/opt/fediblockhole/blocklists/="+filepath.Join(abs, "oliphant")+"/",
+		"--format", "fediblockhole", "-o", out, "--report", report)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(abs, "fediblockhole", "expected", "oliphant-tier0.conf.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("merged list differs from FediBlockHole's own output for this config")
+	}
+	for _, w := range []string{"seirdy-tier0.csv", "gardenfence.csv", "dni.csv", "canary 2", "merged: 417 entries"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("summary lacks %q:\n%s", w, stderr)
+		}
+	}
+	var rep struct {
+		Merged  int
+		Sources []struct{ Name, Status string }
+	}
+	b, _ := os.ReadFile(report)
+	if err := json.Unmarshal(b, &rep); err != nil || rep.Merged != 417 || len(rep.Sources) != 4 {
+		t.Errorf("report = %+v, %v", rep, err)
+	}
+	// Default format: Mastodon's import CSV on stdout.
+	code, stdout, _ = runCLI(t, nil, "blocklist", "merge",
+		"--config", filepath.Join(abs, "fediblockhole-config", "oliphant-tier0.conf.toml"),
+		"--rebase", "/opt/fediblockhole/blocklists/="+filepath.Join(abs, "oliphant")+"/")
+	if code != 0 || !strings.HasPrefix(stdout, "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\n") {
+		t.Errorf("exit %d, stdout %.200s", code, stdout)
+	}
+	// Without --rebase the sources cannot be read: the last good archived copies stand in,
+	// exit 0, and the summary says so...
+	code, _, stderr = runCLI(t, nil, "blocklist", "merge", "--config", filepath.Join(abs, "fediblockhole-config", "oliphant-tier0.conf.toml"))
+	if code != 0 || !strings.Contains(stderr, "failed_using_last_good_copy") || !strings.Contains(stderr, "merged: 417 entries") {
+		t.Errorf("exit %d, stderr %s", code, stderr)
+	}
+	// ...and with no archive yet they are left out.
+	if err := os.Chdir(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, nil, "blocklist", "merge", "--config", filepath.Join(abs, "fediblockhole-config", "oliphant-tier0.conf.toml"))
+	if code != 0 || !strings.Contains(stderr, "failed_left_out") || !strings.Contains(stderr, "merged: 0 entries") {
+		t.Errorf("exit %d, stderr %s", code, stderr)
+	}
+	if code, _, _ := runCLI(t, nil, "blocklist", "merge", "--config", filepath.Join(abs, "fediblockhole-config", "oliphant-tier0.conf.toml"), "--format", "xml"); code != 2 {
+		t.Errorf("bad format: exit %d", code)
+	}
+	if code, _, _ := runCLI(t, nil, "blocklist", "merge", "--rebase", "nonsense"); code != 2 {
+		t.Errorf("bad rebase: exit %d", code)
+	}
+}
+
+func TestBlocklistPlanSyncSnapshotsRollback(t *testing.T) {
+	cfg, sim, dir := sandboxConfig(t, "")
+	list := filepath.Join(dir, "list.csv")
+	write := func(body string) {
+		if err := os.WriteFile(list, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("domain,severity\nbad.example,suspend\nmeh.example,silence\n")
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\n[blocklist]\nblocklist_url_sources = [ { url = \"file://%s\", name = \"ours\" } ]\ninitial_import = true\nmax_change_pct = 100\ndestinations = [\"sb\"]\n", list)
+	f.Close()
+	sim.AddDomainBlock(mastosim.DomainBlock{Domain: "manual.example", Severity: "suspend"})
+
+	code, out, errOut := runCLI(t, nil, "--config", cfg, "blocklist", "plan")
+	if code != 0 || !strings.Contains(out, "create  bad.example") || !strings.Contains(out, "- → suspend") || len(sim.DomainBlocks()) != 1 {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, nil, "--config", cfg, "blocklist", "plan", "--json")
+	var first map[string]any
+	if code != 0 || json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first) != nil || first["action"] != "create" || first["instance"] != "sb" {
+		t.Fatalf("plan --json: exit %d\n%s", code, out)
+	}
+	code, out, errOut = runCLI(t, nil, "--config", cfg, "blocklist", "sync", "--dry-run")
+	if code != 0 || !strings.Contains(out, "dry run (nothing changed): blocklist sb: 2 created") || len(sim.DomainBlocks()) != 1 {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "--config", cfg, "blocklist", "sync")
+	if code != 0 || !strings.Contains(out, "blocklist sb: 2 created, 0 updated, 0 removed") || len(sim.DomainBlocks()) != 3 {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	write("domain,severity\nbad.example,suspend\nmeh.example,suspend\nnew.example,suspend\n")
+	if code, out, _ := runCLI(t, nil, "--config", cfg, "blocklist", "sync"); code != 0 || !strings.Contains(out, "1 created, 1 updated") {
+		t.Fatalf("second sync: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, nil, "--config", cfg, "blocklist", "snapshots", "--instance", "sb")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("snapshots: exit %d\n%s", code, out)
+	}
+	first3 := strings.Fields(lines[0])[0]
+	code, out, errOut = runCLI(t, nil, "--config", cfg, "blocklist", "rollback", "--to", first3)
+	if code != 0 || !strings.Contains(out, "0 created, 1 updated, 1 removed") {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, out, errOut)
+	}
+	sev := map[string]string{}
+	for _, b := range sim.DomainBlocks() {
+		sev[b.Domain] = b.Severity
+	}
+	if fmt.Sprint(sev) != "map[bad.example:suspend manual.example:suspend meh.example:silence]" {
+		t.Errorf("after rollback: %v", sev)
+	}
+	if code, _, _ := runCLI(t, nil, "--config", cfg, "blocklist", "rollback"); code != 2 {
+		t.Errorf("rollback without --to: exit %d", code)
+	}
+	if code, _, errOut := runCLI(t, nil, "--config", cfg, "blocklist", "apply", "--plan", "nope"); code != 2 || !strings.Contains(errOut, "no destination has a held plan") {
+		t.Errorf("apply unknown plan: exit %d %s", code, errOut)
+	}
+}
