@@ -4,24 +4,29 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	_ "embed"
+	"embed"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/template"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/functions/blocklist"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
 //go:embed demo.toml
 var demoConfig string
+
+//go:embed demodata/*.csv
+var demoLists embed.FS
 
 // sandbox is the demo's built-in instance: the Mastodon simulator on a loopback port.
 type sandbox struct {
@@ -71,7 +76,8 @@ func (c *cli) demoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "Run the jobs on embedded defaults against a built-in sandbox instance (no cloud account needed)",
 		Long: "Starts a sandbox Mastodon instance in-process (the simulator, seeded with sample sign-ups),\n" +
-			"writes a configuration for it, and runs the triage job: first as a dry run, then for real.\n" +
+			"writes a configuration for it, and runs triage and blocklist sync: each first as a dry run,\n" +
+			"then for real.\n" +
 			"The audit trail and the configuration are written to --dir.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,13 +103,18 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	defer sb.stop()
 	sb.seedSignups(time.Now())
 
+	listsDir := filepath.Join(abs, "lists")
+	if err := writeDemoLists(listsDir); err != nil {
+		return err
+	}
+	sb.seedBlocks()
 	tokenFile := filepath.Join(abs, "sandbox-token")
 	if err := os.WriteFile(tokenFile, []byte(sb.token+"\n"), 0o600); err != nil {
 		return err
 	}
 	var cfg bytes.Buffer
 	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&cfg, map[string]string{
-		"URL": sb.url, "TokenFile": tokenFile, "Archive": filepath.Join(abs, "archive"),
+		"URL": sb.url, "TokenFile": tokenFile, "Archive": filepath.Join(abs, "archive"), "Lists": listsDir,
 	}); err != nil {
 		return err
 	}
@@ -137,7 +148,61 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "\nStill pending for a human on the sandbox: %d account(s).\n", countPending(sb.sim))
-	fmt.Fprintf(c.stdout, "Everything fediops decided is in %s\n", filepath.Join(abs, "archive"))
+
+	fmt.Fprintln(c.stdout, "\n== Blocklist sync: merge the sample lists ==")
+	rep, err := blocklist.RunConfigured(ctx, env, blocklist.Message{DryRun: &dry}, blocklist.RunOptions{})
+	if err != nil {
+		return err
+	}
+	printMergeSummary(c.stdout, rep.Merge)
+	fmt.Fprintln(c.stdout, "\n== Blocklist plan (dry run, nothing changes) ==")
+	for _, o := range rep.Outcomes {
+		printPlan(c.stdout, o)
+	}
+	fmt.Fprintln(c.stdout, "\n== Blocklist sync ==")
+	rep, err = blocklist.RunConfigured(ctx, env, blocklist.Message{DryRun: &live}, blocklist.RunOptions{})
+	for _, o := range rep.Outcomes {
+		fmt.Fprintln(c.stdout, o.Summary())
+	}
+	if err != nil {
+		return err
+	}
+	owned := 0
+	for _, b := range sb.sim.DomainBlocks() {
+		if strings.HasPrefix(b.PrivateComment, "fediops:") {
+			owned++
+		}
+	}
+	fmt.Fprintf(c.stdout, "The sandbox now has %d domain blocks: %d managed by fediops, %d manual (untouched).\n",
+		len(sb.sim.DomainBlocks()), owned, len(sb.sim.DomainBlocks())-owned)
+	fmt.Fprintf(c.stdout, "\nEverything fediops decided and did is in %s\n", filepath.Join(abs, "archive"))
+	return nil
+}
+
+// seedBlocks gives the sandbox the manual blocks and follows an instance has.
+func (sb *sandbox) seedBlocks() {
+	sb.sim.AddDomainBlock(mastosim.DomainBlock{Domain: "abyss.fun", Severity: "suspend", PrivateComment: "our moderators' decision"})
+	sb.sim.AddDomainBlock(mastosim.DomainBlock{Domain: "harassers.example", Severity: "suspend", PrivateComment: "ticket 42"})
+	sb.sim.SetFollows("101010.pl", 2, 5) // local users follow people there: no suspension
+}
+
+func writeDemoLists(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	entries, err := demoLists.ReadDir("demodata")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		b, err := demoLists.ReadFile("demodata/" + e.Name())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

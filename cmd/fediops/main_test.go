@@ -150,7 +150,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, want := range []string{"dry run, nothing changed", "would approve", "approved (approve_domains: gov)",
-		"rejected (reject_domains: gmail.com)", "held (no rule matches health.gov.evil.com)", "Still pending for a human on the sandbox: 3"} {
+		"rejected (reject_domains: gmail.com)", "held (no rule matches health.gov.evil.com)", "Still pending for a human on the sandbox: 3",
+		"our-team", "canary 1", "invalid_domain 1", "allowlisted 1", "16 to create", "less_strict_than_manual",
+		"blocklist sandbox: 16 created", "limited because of follows: 101010.pl", "2 manual (untouched)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
