@@ -1,0 +1,86 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// keyPaths lists every TOML key of t as dotted paths ("blocklist.mergeplan",
+// "instance.triage.max_actions"); embedded structs are inline, as the decoder treats them.
+func keyPaths(t reflect.Type, prefix string, out map[string]bool) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("toml")
+		if tag == "-" {
+			continue
+		}
+		if f.Anonymous && tag == "" {
+			keyPaths(f.Type, prefix, out)
+			continue
+		}
+		if tag == "" {
+			continue
+		}
+		path := prefix + tag
+		out[path] = true
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(Duration{}) && ft != reflect.TypeOf(DestinationSpec{}) {
+			keyPaths(ft, path+".", out)
+		}
+	}
+}
+
+// TestReferenceDocumentsEveryKey keeps docs/configuration.md and the configuration structs
+// in step: every key the loader accepts is documented, and every documented key exists.
+func TestReferenceDocumentsEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	keyPaths(reflect.TypeOf(Config{}), "", keys)
+	// The destination table's keys (decoded by DestinationSpec.UnmarshalTOML).
+	for _, k := range []string{"instance", "dry_run", "adopt_orphans", "remove_retracted", "max_followed_severity",
+		"max_removals", "max_change_pct", "initial_import", "marker", "import_fields"} {
+		keys["blocklist.destinations."+k] = true
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_.]+)` \\|").FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = true
+	}
+	var missing, extra []string
+	for k := range keys {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !keys[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("docs/configuration.md does not document:\n  %s", strings.Join(missing, "\n  "))
+	}
+	if len(extra) > 0 {
+		t.Errorf("docs/configuration.md documents keys that do not exist:\n  %s", strings.Join(extra, "\n  "))
+	}
+}
