@@ -2,9 +2,6 @@ package lists
 
 import (
 	"bytes"
-	"encoding/csv"
-	"errors"
-	"io"
 	"strings"
 )
 
@@ -118,34 +115,21 @@ func blankRecord(rec []string) bool {
 	return true
 }
 
-// parseCSV reads CSV with or without a header row. Quoted fields may span lines; CRLF, LF
-// and mixed endings are all fine; stray quotes are tolerated. Lines whose first cell starts
+// parseCSV reads CSV with or without a header row (see csvScanner for the syntax). Quoted
+// fields may span lines; CRLF, LF and mixed endings are all fine; stray quotes are tolerated. Lines whose first cell starts
 // with '#' are comments, except a header ("#domain,#severity,..."). A header row repeated
 // later (concatenated files) switches to its column layout.
 func (p *parser) parseCSV(data []byte) error {
-	r := csv.NewReader(bytes.NewReader(data))
-	r.FieldsPerRecord = -1
-	r.LazyQuotes = true
-	r.ReuseRecord = true
+	sc := csvScanner{s: string(data)}
 	var cols *columns
 	for {
-		rec, err := r.Read()
-		if err == io.EOF {
+		rec, line, ok := sc.read()
+		if !ok {
 			return nil
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				p.list.Rows++
-				p.skip(pe.StartLine, "", ReasonBadRow, pe.Err.Error())
-				continue
-			}
-			return err
 		}
 		if blankRecord(rec) {
 			continue
 		}
-		line, _ := r.FieldPos(0)
 		// A header has no dot in any cell; most rows have one in their first cell.
 		if strings.IndexByte(rec[0], '.') < 0 {
 			if c, ok := headerColumns(rec); ok {

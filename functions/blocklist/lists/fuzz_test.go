@@ -2,8 +2,12 @@ package lists
 
 import (
 	"bytes"
+	"encoding/csv"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fediops/fediops/shared/domain"
@@ -122,4 +126,37 @@ func FuzzNormalizeFastPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) { checkFastPath(t, s) })
+}
+
+// FuzzCSVScanner checks csvScanner against encoding/csv (LazyQuotes, variable field counts):
+// the same records, starting on the same lines.
+func FuzzCSVScanner(f *testing.F) {
+	for _, s := range []string{"a,b\r\nc\n", "\"a\"\"b\",c\n\"x\ny\r\nz\",w", "a\"b,\"c\"d,\"e\n\n\r\n,\r", "\"\"\"\n\"a\",\n", "x\r\r\n\"", "\"a\r\nb\"\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := csv.NewReader(strings.NewReader(s))
+		r.LazyQuotes = true
+		r.FieldsPerRecord = -1
+		sc := csvScanner{s: s}
+		for n := 0; ; n++ {
+			want, err := r.Read()
+			got, line, ok := sc.read()
+			if err == io.EOF {
+				if ok {
+					t.Fatalf("record %d: scanner has %q, encoding/csv is done", n, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("encoding/csv: %v", err)
+			}
+			if !ok || !slices.Equal(got, want) {
+				t.Fatalf("record %d: scanner %q (ok=%v), encoding/csv %q", n, got, ok, want)
+			}
+			if wl, _ := r.FieldPos(0); wl != line {
+				t.Fatalf("record %d: scanner line %d, encoding/csv line %d", n, line, wl)
+			}
+		}
+	})
 }

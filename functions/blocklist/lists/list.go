@@ -48,7 +48,7 @@ const (
 	ReasonUnsupportedWildcard = "unsupported_wildcard" // a glob Mastodon cannot express: "*kazar.ma", "*ignorelist*"
 	ReasonBadSeverity         = "bad_severity"         // severity not noop/silence/suspend (any case)
 	ReasonBadBoolean          = "bad_boolean"          // an imported reject_media/reject_reports/obfuscate value that is not a boolean
-	ReasonBadRow              = "bad_row"              // a row that is structurally unusable (malformed CSV record, JSON value of the wrong type)
+	ReasonBadRow              = "bad_row"              // a structurally unusable entry: a JSON value of the wrong type, no domain, no isBlocked
 	ReasonDuplicate           = "duplicate"            // the same domain appears again later in the same list: the last row wins (FBH)
 
 	ReasonCanary               = "canary"                // a canary domain (IsCanary): never applied
@@ -117,7 +117,8 @@ var ErrUnreadable = errors.New("unreadable blocklist")
 
 // Parse reads a blocklist. source names it in reports; format "" means Detect(data, source).
 // Bad rows are skipped and recorded; an error is returned only when the data cannot be read
-// as that format at all.
+// as that format at all. The list's strings share one copy of data (data itself is not
+// retained).
 func Parse(source string, data []byte, format Format, opts Options) (*List, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if bytes.IndexByte(data, 0) >= 0 {
@@ -138,10 +139,13 @@ func Parse(source string, data []byte, format Format, opts Options) (*List, erro
 		fields: fieldsOf(opts.ImportFields),
 		max:    opts.MaxSeverity,
 	}
-	// Room for one entry per line (the usual case) saves regrowing big lists.
-	if n := bytes.Count(data, []byte{'\n'}) + 1; n > 1 {
-		p.list.Blocks = make([]Entry, 0, n)
-		p.index = make(map[string]int, n)
+	// Line formats have about one entry per line: room for them saves regrowing big lists.
+	switch format {
+	case FormatCSV, FormatMastodonCSV, FormatText, FormatRapidBlockCSV:
+		if n := bytes.Count(data, []byte{'\n'}) + 1; n > 1 {
+			p.list.Blocks = make([]Entry, 0, n)
+			p.index = make(map[string]int, n)
+		}
 	}
 	var err error
 	switch format {
@@ -198,7 +202,7 @@ type parser struct {
 	fields fieldSet
 	max    Severity
 	index  map[string]int // domain -> position in list.Blocks
-	dups   []int          // positions in list.Blocks superseded by a later row, to drop in finish()
+	dups   bool           // some entries were superseded by a later row (Line -1), for finish()
 }
 
 // rawRow is a row as read, before validation. Strings are taken verbatim from the source.
@@ -267,7 +271,7 @@ func (p *parser) row(line int, r rawRow) {
 		// Last row wins (FBH keys its dict by domain); the earlier row is recorded as a duplicate.
 		old := p.list.Blocks[i]
 		p.skip(old.Line, old.Domain, ReasonDuplicate, fmt.Sprintf("superseded by line %d", line))
-		p.dups = append(p.dups, i)
+		p.dups = true
 		p.list.Blocks[i].Line = -1 // tombstone; removed in finish()
 		p.index[name] = len(p.list.Blocks)
 	} else {
@@ -291,7 +295,7 @@ func (p *parser) boolField(bit fieldSet, s, bad string) (bool, string) {
 
 // finish drops the entries superseded by a later row of the same domain.
 func (p *parser) finish() {
-	if len(p.dups) == 0 {
+	if !p.dups {
 		return
 	}
 	out := p.list.Blocks[:0]

@@ -33,10 +33,10 @@ type realFile struct {
 }
 
 var realFiles = map[string]realFile{
-	"oliphant/__allowlist.csv":           {FormatCSV, 8, 0, 0, nil}, // "domain," header: empty severity = noop
+	"oliphant/__allowlist.csv":              {FormatCSV, 8, 0, 0, nil}, // "domain," header: empty severity = noop
 	"oliphant/_unified_tier0_blocklist.csv": {FormatCSV, 449, 5, 0, nil},
 	"oliphant/_unified_max_blocklist.csv": {FormatCSV, 3075, 62, 0, []string{
-		"2:cf:duplicate",                              // ".cf" on line 2 and "cf" on line 484: the same TLD block
+		"2:cf:duplicate", // ".cf" on line 2 and "cf" on line 484: the same TLD block
 		"3020:xn--p1abe3d-xn--80asehdb:invalid_domain", // '-' typed for '.': not valid punycode
 	}},
 	"oliphant/_unified_min_blocklist.csv": {FormatCSV, 458, 9, 0, nil},

@@ -108,8 +108,8 @@ type Result struct {
 	// Blocks is the merged list, sorted by domain.
 	Blocks []lists.Block
 	// Dropped lists every entry the merge did not use, one per source row (so a domain
-	// named by three lists and below the threshold appears three times). Parser skips are
-	// in each List.Skipped and counted in Sources.
+	// named by three lists and below the threshold appears three times), ordered by source
+	// then line. Parser skips are in each List.Skipped and counted in Sources.
 	Dropped []lists.Skipped
 	// Sources and Allowlists account for each input list, in input order.
 	Sources    []SourceStats
@@ -159,8 +159,9 @@ type contribution struct {
 }
 
 // Merger merges sources one at a time, so that a caller can drop each parsed list once it
-// is added: it keeps one record per distinct domain, 12 bytes per row, and the obfuscated
-// entries (with the clear names of their source) until Result resolves them.
+// is added: it keeps one record per distinct domain (its strings copied), 12 bytes per row,
+// and the lists that have obfuscated entries until Result resolves them. Sources may be
+// parsed concurrently, but Add must be called from one goroutine, in config order.
 type Merger struct {
 	opts    Options
 	idx     map[string]int32
@@ -240,7 +241,7 @@ func (m *Merger) Add(l *lists.List) {
 
 func (m *Merger) fold(i int, source string, e lists.Entry, resolved bool) {
 	if rule := lists.IsCanary(e.Domain); rule != "" {
-		m.drop(i, source, e.Line, e.Domain, lists.ReasonCanary, rule)
+		m.drop(i, source, e.Line, m.arena.intern(e.Domain), lists.ReasonCanary, rule)
 		return
 	}
 	m.folded[i]++
@@ -257,6 +258,13 @@ func (m *Merger) fold(i int, source string, e lists.Entry, resolved bool) {
 		return
 	}
 	a := m.aggs.at(k)
+	// A comment adopted as is would point into the parsed list's memory: copy it first.
+	if a.block.PublicComment == "" && e.PublicComment != "" {
+		e.PublicComment = m.arena.intern(e.PublicComment)
+	}
+	if a.block.PrivateComment == "" && e.PrivateComment != "" {
+		e.PrivateComment = m.arena.intern(e.PrivateComment)
+	}
 	applyTo(&a.block, &e.Block, m.opts.Plan)
 	m.contrib.at(a.tail).next = c
 	a.tail = c

@@ -253,8 +253,8 @@ func TestSubdomainsAsMastodonSeesThem(t *testing.T) {
 	src := parse(t, "src", strings.Join([]string{
 		"domain,severity,reject_media,reject_reports",
 		"parent.example,suspend,false,false",
-		"a.parent.example,suspend,true,true",   // suspend is always stricter: kept
-		"b.parent.example,silence,true,true",   // silence under suspend: dropped
+		"a.parent.example,suspend,true,true",     // suspend is always stricter: kept
+		"b.parent.example,silence,true,true",     // silence under suspend: dropped
 		"c.b.parent.example,suspend,false,false", // its nearest kept ancestor is parent.example: kept
 		"silenced.example,silence,true,false",
 		"a.silenced.example,silence,true,false",  // equal: kept (Mastodon's stricter_than? is "at least as strict")
