@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -34,6 +35,9 @@ func Normalize(s string) (string, error) {
 	d = strings.TrimSuffix(d, ".")
 	if d == "" {
 		return "", fmt.Errorf("%w: empty", ErrInvalid)
+	}
+	if !utf8.ValidString(d) {
+		return "", fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalid, s)
 	}
 	if strings.ContainsAny(d, " \t\r\n") {
 		return "", fmt.Errorf("%w: %q contains whitespace", ErrInvalid, s)

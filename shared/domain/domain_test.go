@@ -30,6 +30,8 @@ func TestNormalize(t *testing.T) {
 		{in: "-lead.example", wantErr: true},
 		{in: "under_score.example", wantErr: true},
 		{in: "x@y.example", wantErr: true},
+		{in: "\x8b", wantErr: true},
+		{in: "ab\xffc.example", wantErr: true},
 		{in: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", wantErr: true},
 	}
 	for _, tt := range tests {
@@ -85,4 +87,21 @@ func TestUnicode(t *testing.T) {
 	if got := Unicode("xn--bcher-kva.example"); got != "bücher.example" {
 		t.Errorf("Unicode = %q", got)
 	}
+}
+
+// FuzzNormalize checks that a normalised name normalises to itself.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"example.com", "Bücher.example.", "\x8b", "a..b", "xn--bcher-kva.example"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := Normalize(s)
+		if err != nil {
+			return
+		}
+		again, err := Normalize(n)
+		if err != nil || again != n {
+			t.Fatalf("Normalize(%q) = %q, but Normalize(%q) = %q, %v", s, n, n, again, err)
+		}
+	})
 }
