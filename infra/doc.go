@@ -1,0 +1,12 @@
+// Package infra holds fediops' Terraform configuration (*.tf) and the tests that check it
+// without a provider or a Google Cloud project:
+//
+//   - infra_test.go parses the HCL with github.com/hashicorp/hcl/v2 and proves that every
+//     function registered in the module root has its topic, scheduler job, service account
+//     and deploy step (cloudbuild.yaml), and that the IAM grants are exactly the
+//     least-privilege set documented in iam.tf;
+//   - deploy_test.go proves that the source gcloud uploads (the module root filtered by
+//     .gcloudignore) is what the Cloud Functions Go buildpack can build.
+//
+// The package has no code of its own.
+package infra

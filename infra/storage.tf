@@ -1,0 +1,137 @@
+# The archive (audit trails, snapshots, leases and state) and the configuration bucket.
+# Both: uniform bucket-level access (IAM only, no ACLs), public access prevention enforced,
+# versioning and soft delete.
+
+resource "google_storage_bucket" "archive" {
+  name                        = local.archive_bucket
+  location                    = local.storage_location
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  # Every overwrite of a control object leaves the previous generation behind.
+  versioning {
+    enabled = true
+  }
+
+  soft_delete_policy {
+    retention_duration_seconds = var.soft_delete_days * 86400
+  }
+
+  # Leases, state and checkpoints are overwritten on every run: drop old generations.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.archive_noncurrent_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      num_newer_versions = var.archive_noncurrent_versions
+      with_state         = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  dynamic "lifecycle_rule" {
+    for_each = var.archive_nearline_after_days > 0 ? [var.archive_nearline_after_days] : []
+    content {
+      condition {
+        age                   = lifecycle_rule.value
+        matches_storage_class = ["STANDARD"]
+      }
+      action {
+        type          = "SetStorageClass"
+        storage_class = "NEARLINE"
+      }
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  # The audit trail outlives any `terraform destroy`.
+  lifecycle {
+    prevent_destroy = true
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_storage_bucket" "config" {
+  name                        = local.config_bucket
+  location                    = local.storage_location
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  versioning {
+    enabled = true
+  }
+
+  soft_delete_policy {
+    retention_duration_seconds = var.soft_delete_days * 86400
+  }
+
+  lifecycle_rule {
+    condition {
+      num_newer_versions = 20
+      with_state         = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# fediops.toml, rendered from the admin's template (config_template). It holds no secret:
+# tokens are sm:// references (the template gets them as tokens["<name>"]). With
+# config_template = null the object is left to you (gcloud storage cp).
+locals {
+  config_content = var.config_template == null ? "" : templatefile(var.config_template, {
+    archive_url = local.archive_url
+    tokens      = local.tokens
+    project_id  = var.project_id
+  })
+
+  # [project, secret] of every sm:// reference in the rendered configuration.
+  config_secret_refs = regexall("sm://projects/([^/\"'\\s]+)/secrets/([^/\"'\\s]+)", local.config_content)
+}
+
+resource "google_storage_bucket_object" "config" {
+  count = var.config_template == null ? 0 : 1
+
+  bucket       = google_storage_bucket.config.name
+  name         = local.config_object
+  content_type = "application/toml"
+  content      = local.config_content
+
+  lifecycle {
+    precondition {
+      condition     = strcontains(local.config_content, "\"${local.archive_url}\"")
+      error_message = "The configuration must set [archive] url = \"${local.archive_url}\" (use url = \"$${archive_url}\" in the template): the functions' write permissions are granted there."
+    }
+    precondition {
+      condition = alltrue([
+        for ref in local.config_secret_refs :
+        ref[0] == var.project_id && contains([for s in values(google_secret_manager_secret.token) : s.secret_id], ref[1])
+      ])
+      error_message = "Every sm:// reference in the configuration must name a secret of instance_tokens in this project (use $${tokens[\"<name>\"]} in the template)."
+    }
+  }
+}
