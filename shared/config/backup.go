@@ -5,12 +5,13 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Duration is a time.Duration that reads from a TOML string such as "26h" or "15m"
-// (time.ParseDuration syntax).
+// (time.ParseDuration syntax), or a whole number of days such as "7d".
 type Duration struct {
 	time.Duration
 }
@@ -22,9 +23,15 @@ func (d *Duration) UnmarshalText(text []byte) error {
 		d.Duration = 0
 		return nil
 	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days >= 0 && days <= 3650 {
+			d.Duration = time.Duration(days) * 24 * time.Hour
+			return nil
+		}
+	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q (use Go syntax such as \"26h\", \"15m\" or \"168h\"): %w", s, err)
+		return fmt.Errorf("invalid duration %q (use e.g. \"26h\", \"15m\", \"90s\" or \"7d\"): %w", s, err)
 	}
 	d.Duration = v
 	return nil

@@ -42,10 +42,10 @@ type SQLBackupRun struct {
 	Error       string // error.code and error.message of a failed run
 }
 
-// When returns the best known time at which the run happened: its end, start, enqueue time
-// or backup window start, whichever is known first.
+// When returns the best known time at which the run happened: its enqueue time (the order
+// the API lists runs in), else its start, backup window start or end.
 func (r SQLBackupRun) When() time.Time {
-	for _, t := range []time.Time{r.End, r.Start, r.Enqueued, r.WindowStart} {
+	for _, t := range []time.Time{r.Enqueued, r.Start, r.WindowStart, r.End} {
 		if !t.IsZero() {
 			return t
 		}

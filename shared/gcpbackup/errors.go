@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
@@ -129,6 +130,7 @@ func classify(api API, op, resource string, err error) *Error {
 	var typ *json.UnmarshalTypeError
 	var ne net.Error
 	var ue *url.Error
+	var pe *time.ParseError
 	switch {
 	case errors.As(err, &me):
 		e.Kind, e.Message = KindMalformed, short(err.Error())
@@ -153,7 +155,7 @@ func classify(api API, op, resource string, err error) *Error {
 		default:
 			e.Kind = KindOther
 		}
-	case errors.As(err, &syn), errors.As(err, &typ), errors.Is(err, io.ErrUnexpectedEOF),
+	case errors.As(err, &syn), errors.As(err, &typ), errors.As(err, &pe), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, io.EOF), errors.Is(err, proto.Error):
 		e.Kind, e.Message = KindMalformed, short(err.Error())
 	case errors.As(err, &ne) && ne.Timeout():

@@ -23,6 +23,7 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
 	sqladmin "google.golang.org/api/sqladmin/v1"
+	htransport "google.golang.org/api/transport/http"
 )
 
 // Defaults for Config.
@@ -147,7 +148,19 @@ func (c *Client) gkeClient(ctx context.Context) (*gkebackup.BackupForGKEClient, 
 	if err != nil {
 		return nil, err
 	}
-	gc, err := gkebackup.NewBackupForGKERESTClient(context.WithoutCancel(ctx), append(opts, c.cfg.Options...)...)
+	opts = append(opts, c.cfg.Options...)
+	// The generated REST list methods (ListBackups...) build their HTTP request without the
+	// call's context, so a context deadline does not stop a request that hangs. Bound every
+	// request with http.Client.Timeout instead, on an HTTP client built (and authenticated)
+	// the way the library would build it.
+	hc, _, err := htransport.NewClient(context.WithoutCancel(ctx),
+		append([]option.ClientOption{option.WithScopes(gkebackup.DefaultAuthScopes()...)}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("create Backup for GKE HTTP client: %w", err)
+	}
+	bounded := *hc
+	bounded.Timeout = c.cfg.Timeout
+	gc, err := gkebackup.NewBackupForGKERESTClient(context.WithoutCancel(ctx), append(opts, option.WithHTTPClient(&bounded))...)
 	if err != nil {
 		return nil, fmt.Errorf("create Backup for GKE client: %w", err)
 	}
@@ -222,6 +235,12 @@ func IsLoopback(host string) bool {
 func (c *Client) do(ctx context.Context, api API, op, resource string, call func(ctx context.Context) error) error {
 	pause := c.cfg.Backoff
 	for attempt := 1; ; attempt++ {
+		// Some generated REST calls ignore the context; do not even start when it is done.
+		if err := ctx.Err(); err != nil {
+			e := classify(api, op, resource, err)
+			e.Attempts = attempt - 1
+			return e
+		}
 		actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 		err := call(actx)
 		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil

@@ -1,0 +1,495 @@
+package backupaudit_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
+	sqladmin "google.golang.org/api/sqladmin/v1"
+	rawstorage "google.golang.org/api/storage/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fediops/fediops/functions/backupaudit"
+	"github.com/fediops/fediops/shared/clock"
+	"github.com/fediops/fediops/shared/config"
+	"github.com/fediops/fediops/shared/gcpbackup"
+	"github.com/fediops/fediops/shared/testsupport/backupfake"
+)
+
+// now is 12:00 UTC: the healthy sample's newest nightly backups are from 03:00 today.
+var now = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+const requestTimeout = 150 * time.Millisecond
+
+// audit serves env on fake APIs and audits every resource of it through the real clients.
+func audit(t *testing.T, env backupfake.Env, th backupaudit.Thresholds) (backupaudit.Report, *backupfake.Server) {
+	t.Helper()
+	s := backupfake.Start(env)
+	t.Cleanup(s.Close)
+	cfg := s.Config()
+	c := gcpbackup.New(gcpbackup.Config{
+		SQLAdminEndpoint:  cfg.SQLAdminEndpoint,
+		StorageEndpoint:   cfg.StorageEndpoint,
+		GKEBackupEndpoint: cfg.GKEBackupEndpoint,
+		Timeout:           requestTimeout,
+		Attempts:          1,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	rep := backupaudit.Audit(context.Background(), clock.NewFake(now), backupaudit.SourcesFrom(c), backupaudit.TargetsFrom(cfg), th)
+	return rep, s
+}
+
+// byID indexes a report of the Healthy environment (one target per kind) by check ID.
+func byID(t *testing.T, r backupaudit.Report) map[string]backupaudit.Check {
+	t.Helper()
+	m := map[string]backupaudit.Check{}
+	for _, c := range r.Checks {
+		if _, dup := m[c.ID]; dup {
+			t.Fatalf("check %s reported twice", c.ID)
+		}
+		m[c.ID] = c
+	}
+	if len(m) != len(backupaudit.CheckIDs()) {
+		t.Fatalf("got %d checks, want %d: %+v", len(m), len(backupaudit.CheckIDs()), r.Checks)
+	}
+	return m
+}
+
+func sqlBC(e *backupfake.Env) *sqladmin.BackupConfiguration {
+	return e.SQL[0].Resource.Settings.BackupConfiguration
+}
+
+func night() time.Time { return time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC) }
+
+func run(id int64, typ, status string, window time.Time, took time.Duration) *sqladmin.BackupRun {
+	return backupfake.SQLRun(backupfake.HealthyProject, backupfake.SampleInstance, id, typ, status, window, window.Add(took))
+}
+
+func gkeBackup(e *backupfake.Env, created time.Time, state gkebackuppb.Backup_State, pods int32, size int64) *gkebackuppb.Backup {
+	p := e.GKE[0]
+	return backupfake.GKEBackup(p.Name(), p.Resource.Cluster, created, created.Add(12*time.Minute), state, pods, size)
+}
+
+// TestChecks runs every check to pass, warn and fail on realistic answers.
+func TestChecks(t *testing.T) {
+	const gib = int64(1) << 30
+	tests := []struct {
+		name   string
+		mutate func(e *backupfake.Env)
+		th     backupaudit.Thresholds
+		want   map[string]backupaudit.Status // checks not listed must pass
+		// observed: substrings expected in the Observed text of a check.
+		observed map[string]string
+		// hint: substrings expected in the Hint of a check.
+		hint map[string]string
+	}{
+		{name: "healthy", mutate: func(*backupfake.Env) {},
+			observed: map[string]string{
+				backupaudit.SQLLastBackupFresh:    "2026-11-20 03:09 UTC, 8h51m ago",
+				backupaudit.SQLRecoveryPointFresh: "1m ago",
+				backupaudit.GCSGeoRedundant:       "multi-region EU",
+				backupaudit.GKEPlanActive:         `READY, cron "0 3 * * *"`,
+				backupaudit.GKEBackupGrowth:       "pods 42 vs median 43",
+			}},
+
+		// cloudsql.backups_enabled
+		{name: "sql backups disabled (enabled absent)",
+			mutate: func(e *backupfake.Env) { sqlBC(e).Enabled = false },
+			want:   map[string]backupaudit.Status{backupaudit.SQLBackupsEnabled: backupaudit.Fail},
+			hint:   map[string]string{backupaudit.SQLBackupsEnabled: "gcloud sql instances patch mastodon-db --project=fediops-healthy --backup-start-time="}},
+		{name: "sql no backup configuration at all",
+			mutate: func(e *backupfake.Env) { e.SQL[0].Resource.Settings.BackupConfiguration = nil },
+			want: map[string]backupaudit.Status{
+				backupaudit.SQLBackupsEnabled: backupaudit.Fail, backupaudit.SQLRetainedBackups: backupaudit.Fail,
+				backupaudit.SQLPITREnabled: backupaudit.Fail, backupaudit.SQLLogRetention: backupaudit.Fail,
+				backupaudit.SQLRecoveryPointFresh: backupaudit.Fail,
+			}},
+
+		// cloudsql.retained_backups
+		{name: "sql 3 retained backups",
+			mutate:   func(e *backupfake.Env) { sqlBC(e).BackupRetentionSettings.RetainedBackups = 3 },
+			want:     map[string]backupaudit.Status{backupaudit.SQLRetainedBackups: backupaudit.Fail},
+			observed: map[string]string{backupaudit.SQLRetainedBackups: "3 backups retained"},
+			hint:     map[string]string{backupaudit.SQLRetainedBackups: "--retained-backups-count=7"}},
+		{name: "sql retention in an unknown unit",
+			mutate: func(e *backupfake.Env) { sqlBC(e).BackupRetentionSettings.RetentionUnit = "DAYS" },
+			want:   map[string]backupaudit.Status{backupaudit.SQLRetainedBackups: backupaudit.Warn}},
+		{name: "sql retention settings absent",
+			mutate: func(e *backupfake.Env) { sqlBC(e).BackupRetentionSettings = nil },
+			want:   map[string]backupaudit.Status{backupaudit.SQLRetainedBackups: backupaudit.Fail}},
+		{name: "sql 10 retained required by config",
+			mutate: func(*backupfake.Env) {},
+			th:     backupaudit.ThresholdsFrom(config.Backup{MinRetainedBackups: 10}),
+			want:   map[string]backupaudit.Status{backupaudit.SQLRetainedBackups: backupaudit.Fail}},
+
+		// cloudsql.pitr_enabled (and no recovery point without it)
+		{name: "sql PITR off (field absent)",
+			mutate: func(e *backupfake.Env) { sqlBC(e).PointInTimeRecoveryEnabled = false },
+			want: map[string]backupaudit.Status{
+				backupaudit.SQLPITREnabled: backupaudit.Fail, backupaudit.SQLRecoveryPointFresh: backupaudit.Fail,
+			},
+			observed: map[string]string{backupaudit.SQLRecoveryPointFresh: "point-in-time recovery is off"},
+			hint:     map[string]string{backupaudit.SQLPITREnabled: "--enable-point-in-time-recovery"}},
+		{name: "mysql PITR is binaryLogEnabled",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Resource.DatabaseVersion = "MYSQL_8_0"
+				sqlBC(e).PointInTimeRecoveryEnabled = false
+				sqlBC(e).BinaryLogEnabled = true
+			}},
+
+		// cloudsql.log_retention
+		{name: "sql logs kept 3 days",
+			mutate:   func(e *backupfake.Env) { sqlBC(e).TransactionLogRetentionDays = 3 },
+			want:     map[string]backupaudit.Status{backupaudit.SQLLogRetention: backupaudit.Fail},
+			observed: map[string]string{backupaudit.SQLLogRetention: "3 days"},
+			hint:     map[string]string{backupaudit.SQLLogRetention: "--retained-transaction-log-days=7"}},
+		{name: "sql log retention absent",
+			mutate:   func(e *backupfake.Env) { sqlBC(e).TransactionLogRetentionDays = 0 },
+			want:     map[string]backupaudit.Status{backupaudit.SQLLogRetention: backupaudit.Fail},
+			observed: map[string]string{backupaudit.SQLLogRetention: "not set"}},
+
+		// cloudsql.last_backup_fresh
+		{name: "sql newest automated backup 2 days old",
+			mutate: func(e *backupfake.Env) { e.SQL[0].Runs = e.SQL[0].Runs[2:] },
+			want:   map[string]backupaudit.Status{backupaudit.SQLLastBackupFresh: backupaudit.Fail},
+			observed: map[string]string{
+				backupaudit.SQLLastBackupFresh: "2026-11-18 03:09 UTC, 2d8h ago",
+			}},
+		{name: "sql automated backup 25h59m old passes",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Runs = []*sqladmin.BackupRun{run(1, "AUTOMATED", "SUCCESSFUL", now.Add(-26*time.Hour), time.Minute)}
+			}},
+		{name: "sql automated backup 26h01m old fails",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Runs = []*sqladmin.BackupRun{run(1, "AUTOMATED", "SUCCESSFUL", now.Add(-26*time.Hour-2*time.Minute), time.Minute)}
+			},
+			want: map[string]backupaudit.Status{backupaudit.SQLLastBackupFresh: backupaudit.Fail}},
+		{name: "sql only an on-demand backup is recent",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Runs = []*sqladmin.BackupRun{
+					run(2, "ON_DEMAND", "SUCCESSFUL", now.Add(-time.Hour), 5*time.Minute),
+					run(1, "AUTOMATED", "SUCCESSFUL", now.Add(-5*24*time.Hour), 5*time.Minute),
+				}
+			},
+			want: map[string]backupaudit.Status{backupaudit.SQLLastBackupFresh: backupaudit.Fail}},
+		{name: "sql no backup runs at all",
+			mutate:   func(e *backupfake.Env) { e.SQL[0].Runs = nil },
+			want:     map[string]backupaudit.Status{backupaudit.SQLLastBackupFresh: backupaudit.Fail},
+			observed: map[string]string{backupaudit.SQLLastBackupFresh: "no successful automated backup found (0 runs listed)"}},
+
+		// cloudsql.no_failed_backups
+		{name: "sql failed run yesterday",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Runs = append(e.SQL[0].Runs, run(42, "AUTOMATED", "FAILED", night().Add(-24*time.Hour+time.Hour), 20*time.Minute))
+			},
+			want:     map[string]backupaudit.Status{backupaudit.SQLNoFailedBackups: backupaudit.Warn},
+			observed: map[string]string{backupaudit.SQLNoFailedBackups: "FAILED automated run 42 at 2026-11-19 04:00 UTC (INTERNAL_ERROR"},
+			hint:     map[string]string{backupaudit.SQLNoFailedBackups: "gcloud sql backups describe 42 --instance=mastodon-db"}},
+		{name: "sql overdue run today",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Runs = append(e.SQL[0].Runs, run(43, "AUTOMATED", "OVERDUE", now.Add(-2*time.Hour), 0))
+			},
+			want: map[string]backupaudit.Status{backupaudit.SQLNoFailedBackups: backupaudit.Warn}},
+		{name: "sql failed run 8 days ago is forgotten",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Runs = append(e.SQL[0].Runs, run(44, "AUTOMATED", "FAILED", now.Add(-8*24*time.Hour), 20*time.Minute))
+			}},
+
+		// cloudsql.recovery_point_fresh
+		{name: "sql recovery point 20 minutes old",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Recovery.LatestRecoveryTime = now.Add(-20 * time.Minute).Format(time.RFC3339)
+			},
+			want:     map[string]backupaudit.Status{backupaudit.SQLRecoveryPointFresh: backupaudit.Fail},
+			observed: map[string]string{backupaudit.SQLRecoveryPointFresh: "20m ago"}},
+		{name: "sql recovery point 14 minutes old",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Recovery.LatestRecoveryTime = now.Add(-14 * time.Minute).Format(time.RFC3339Nano)
+			}},
+		{name: "sql no recovery time reported",
+			mutate: func(e *backupfake.Env) { e.SQL[0].Recovery = nil },
+			want:   map[string]backupaudit.Status{backupaudit.SQLRecoveryPointFresh: backupaudit.Fail}},
+		{name: "sql stopped instance: recovery hint says so",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Resource.State = "SUSPENDED"
+				e.SQL[0].Recovery.LatestRecoveryTime = now.Add(-3 * time.Hour).Format(time.RFC3339)
+			},
+			want: map[string]backupaudit.Status{backupaudit.SQLRecoveryPointFresh: backupaudit.Fail},
+			hint: map[string]string{backupaudit.SQLRecoveryPointFresh: "SUSPENDED"}},
+
+		// gcs.geo_redundant
+		{name: "bucket regional",
+			mutate: func(e *backupfake.Env) {
+				e.Buckets[0].Resource.LocationType = "region"
+				e.Buckets[0].Resource.Location = "EUROPE-WEST1"
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GCSGeoRedundant: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GCSGeoRedundant: "region EUROPE-WEST1"}},
+		{name: "bucket configurable dual-region",
+			mutate: func(e *backupfake.Env) {
+				b := e.Buckets[0].Resource
+				b.LocationType, b.Location = "dual-region", "EU"
+				b.CustomPlacementConfig = &rawstorage.BucketCustomPlacementConfig{DataLocations: []string{"EUROPE-WEST1", "EUROPE-WEST4"}}
+			},
+			observed: map[string]string{backupaudit.GCSGeoRedundant: "dual-region EU (EUROPE-WEST1, EUROPE-WEST4)"}},
+
+		// gcs.soft_delete
+		{name: "bucket soft delete 3 days",
+			mutate:   func(e *backupfake.Env) { e.Buckets[0].Resource.SoftDeletePolicy.RetentionDurationSeconds = 3 * 86400 },
+			want:     map[string]backupaudit.Status{backupaudit.GCSSoftDelete: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GCSSoftDelete: "3 days"},
+			hint:     map[string]string{backupaudit.GCSSoftDelete: "gcloud storage buckets update gs://healthy-mastodon-media --soft-delete-duration=7d"}},
+		{name: "bucket soft delete disabled (retention 0)",
+			mutate: func(e *backupfake.Env) {
+				e.Buckets[0].Resource.SoftDeletePolicy = &rawstorage.BucketSoftDeletePolicy{
+					RetentionDurationSeconds: 0, EffectiveTime: "2025-01-01T00:00:00Z",
+					ForceSendFields: []string{"RetentionDurationSeconds"},
+				}
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GCSSoftDelete: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GCSSoftDelete: "disabled"}},
+		{name: "bucket without soft delete policy",
+			mutate: func(e *backupfake.Env) { e.Buckets[0].Resource.SoftDeletePolicy = nil },
+			want:   map[string]backupaudit.Status{backupaudit.GCSSoftDelete: backupaudit.Fail}},
+		{name: "bucket soft delete 90 days",
+			mutate: func(e *backupfake.Env) { e.Buckets[0].Resource.SoftDeletePolicy.RetentionDurationSeconds = 90 * 86400 }},
+
+		// gcs.versioning
+		{name: "bucket without versioning (field absent)",
+			mutate:   func(e *backupfake.Env) { e.Buckets[0].Resource.Versioning = nil },
+			want:     map[string]backupaudit.Status{backupaudit.GCSVersioning: backupaudit.Warn},
+			hint:     map[string]string{backupaudit.GCSVersioning: "--versioning"},
+			observed: map[string]string{backupaudit.GCSVersioning: "disabled"}},
+
+		// gke.plan_active
+		{name: "gke schedule paused",
+			mutate:   func(e *backupfake.Env) { e.GKE[0].Resource.BackupSchedule.Paused = true },
+			want:     map[string]backupaudit.Status{backupaudit.GKEPlanActive: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GKEPlanActive: "schedule paused"},
+			hint:     map[string]string{backupaudit.GKEPlanActive: "backup-plans update mastodon-nightly --project=fediops-healthy --location=europe-west1 --no-paused"}},
+		{name: "gke plan deactivated",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Resource.Deactivated = true
+				e.GKE[0].Resource.State = gkebackuppb.BackupPlan_DEACTIVATED
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GKEPlanActive: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GKEPlanActive: "state DEACTIVATED; deactivated"}},
+		{name: "gke plan still provisioning",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Resource.State = gkebackuppb.BackupPlan_PROVISIONING
+				e.GKE[0].Resource.StateReason = "Waiting for the Backup for GKE agent"
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GKEPlanActive: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GKEPlanActive: "state PROVISIONING (Waiting for the Backup for GKE agent)"}},
+		{name: "gke plan without schedule",
+			mutate:   func(e *backupfake.Env) { e.GKE[0].Resource.BackupSchedule = nil },
+			want:     map[string]backupaudit.Status{backupaudit.GKEPlanActive: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GKEPlanActive: "no backup schedule"},
+			hint:     map[string]string{backupaudit.GKEPlanActive: `--cron-schedule="0 3 * * *"`}},
+		{name: "gke plan with an RPO schedule",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Resource.BackupSchedule = &gkebackuppb.BackupPlan_Schedule{RpoConfig: &gkebackuppb.RpoConfig{TargetRpoMinutes: 1440}}
+			},
+			observed: map[string]string{backupaudit.GKEPlanActive: "RPO target 24h"}},
+
+		// gke.retention
+		{name: "gke backups kept 3 days",
+			mutate:   func(e *backupfake.Env) { e.GKE[0].Resource.RetentionPolicy.BackupRetainDays = 3 },
+			want:     map[string]backupaudit.Status{backupaudit.GKERetention: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GKERetention: "3 days"},
+			hint:     map[string]string{backupaudit.GKERetention: "--backup-retain-days=7"}},
+		{name: "gke backups kept 3 days, policy locked",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Resource.RetentionPolicy.BackupRetainDays = 3
+				e.GKE[0].Resource.RetentionPolicy.Locked = true
+			},
+			want: map[string]backupaudit.Status{backupaudit.GKERetention: backupaudit.Fail},
+			hint: map[string]string{backupaudit.GKERetention: "locked"}},
+		{name: "gke backups never deleted",
+			mutate:   func(e *backupfake.Env) { e.GKE[0].Resource.RetentionPolicy = nil },
+			observed: map[string]string{backupaudit.GKERetention: "never deleted automatically"}},
+
+		// gke.last_backup_fresh
+		{name: "gke newest succeeded backup 3 days old",
+			mutate: func(e *backupfake.Env) { e.GKE[0].Backups = e.GKE[0].Backups[3:] },
+			want:   map[string]backupaudit.Status{backupaudit.GKELastBackupFresh: backupaudit.Fail},
+			observed: map[string]string{
+				backupaudit.GKELastBackupFresh: "nightly-20261117-0300 completed 2026-11-17 03:12 UTC, 3d8h ago",
+			}},
+		{name: "gke no backups at all",
+			mutate:   func(e *backupfake.Env) { e.GKE[0].Backups = nil },
+			want:     map[string]backupaudit.Status{backupaudit.GKELastBackupFresh: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GKEBackupGrowth: "not enough"}},
+		{name: "gke newest backup still in progress, previous one fresh enough",
+			mutate: func(e *backupfake.Env) {
+				b := gkeBackup(e, now.Add(-10*time.Minute), gkebackuppb.Backup_IN_PROGRESS, 0, 0)
+				e.GKE[0].Backups = append([]*gkebackuppb.Backup{b}, e.GKE[0].Backups...)
+			}},
+
+		// gke.no_failed_backups
+		{name: "gke failed backup yesterday",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Backups = append(e.GKE[0].Backups, gkeBackup(e, night().Add(-24*time.Hour+time.Hour), gkebackuppb.Backup_FAILED, 0, 0))
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GKENoFailedBackups: backupaudit.Warn},
+			observed: map[string]string{backupaudit.GKENoFailedBackups: "VolumeSnapshot creation timed out"},
+			hint:     map[string]string{backupaudit.GKENoFailedBackups: "backups describe nightly-20261119-0400"}},
+		{name: "gke failed backup 10 days ago is forgotten",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Backups = append(e.GKE[0].Backups, gkeBackup(e, now.Add(-10*24*time.Hour), gkebackuppb.Backup_FAILED, 0, 0))
+			}},
+
+		// gke.backup_growth
+		{name: "gke newest backup holds 3x the pods",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Backups[0] = gkeBackup(e, night(), gkebackuppb.Backup_SUCCEEDED, 131, 2*gib)
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GKEBackupGrowth: backupaudit.Warn},
+			observed: map[string]string{backupaudit.GKEBackupGrowth: "pods 131 vs median 43 (+205%)"},
+			hint:     map[string]string{backupaudit.GKEBackupGrowth: "status.phase==Succeeded"}},
+		{name: "gke newest backup 60% bigger",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Backups[0] = gkeBackup(e, night(), gkebackuppb.Backup_SUCCEEDED, 42, 2*gib*16/10+(100<<20))
+			},
+			want: map[string]backupaudit.Status{backupaudit.GKEBackupGrowth: backupaudit.Warn}},
+		{name: "gke newest backup 40% bigger is fine",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Backups[0] = gkeBackup(e, night(), gkebackuppb.Backup_SUCCEEDED, 42, 2*gib*14/10)
+			}},
+		{name: "gke growth threshold lowered to 20%",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Backups[0] = gkeBackup(e, night(), gkebackuppb.Backup_SUCCEEDED, 42, 2*gib*14/10)
+			},
+			th:   backupaudit.Thresholds{MaxGrowthPct: 20},
+			want: map[string]backupaudit.Status{backupaudit.GKEBackupGrowth: backupaudit.Warn}},
+		{name: "gke growth window: a big backup 9 nights ago is outside the 7 compared",
+			mutate: func(e *backupfake.Env) {
+				// Backups 1..7 are the window; an old outlier must not move the median.
+				e.GKE[0].Backups = append(e.GKE[0].Backups, gkeBackup(e, night().Add(-9*24*time.Hour), gkebackuppb.Backup_SUCCEEDED, 900, 90*gib))
+			},
+			observed: map[string]string{backupaudit.GKEBackupGrowth: "over the previous 7 backups"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := backupfake.Healthy(now)
+			tt.mutate(&env)
+			rep, _ := audit(t, env, tt.th)
+			checks := byID(t, rep)
+			for _, id := range backupaudit.CheckIDs() {
+				want, ok := tt.want[id]
+				if !ok {
+					want = backupaudit.Pass
+				}
+				c := checks[id]
+				if c.Status != want {
+					t.Errorf("%s = %s, want %s\n  observed: %s\n  hint: %s", id, c.Status, want, c.Observed, c.Hint)
+				}
+				if c.Expected == "" || c.Observed == "" || c.Target == "" {
+					t.Errorf("%s has empty fields: %+v", id, c)
+				}
+				if (c.Status == backupaudit.Pass) != (c.Hint == "") {
+					t.Errorf("%s: status %s with hint %q", id, c.Status, c.Hint)
+				}
+			}
+			for id, sub := range tt.observed {
+				if !strings.Contains(checks[id].Observed, sub) {
+					t.Errorf("%s observed %q, want it to contain %q", id, checks[id].Observed, sub)
+				}
+			}
+			for id, sub := range tt.hint {
+				if !strings.Contains(checks[id].Hint, sub) {
+					t.Errorf("%s hint %q, want it to contain %q", id, checks[id].Hint, sub)
+				}
+			}
+			s := rep.Summary
+			if s.Pass+s.Warn+s.Fail != len(rep.Checks) {
+				t.Errorf("summary %+v does not add up to %d checks", s, len(rep.Checks))
+			}
+		})
+	}
+}
+
+func TestPITROffSkipsRecoveryTimeCall(t *testing.T) {
+	env := backupfake.Healthy(now)
+	sqlBC(&env).PointInTimeRecoveryEnabled = false
+	_, s := audit(t, env, backupaudit.Thresholds{})
+	for _, r := range s.Requests() {
+		if strings.HasSuffix(r.Path, "/getLatestRecoveryTime") {
+			t.Errorf("getLatestRecoveryTime called although PITR is off")
+		}
+	}
+}
+
+func TestExpectedTextFollowsThresholds(t *testing.T) {
+	th := backupaudit.ThresholdsFrom(config.Backup{
+		MaxBackupAge:        config.Duration{Duration: 30 * time.Hour},
+		MaxRecoveryPointAge: config.Duration{Duration: 5 * time.Minute},
+		FailedWindow:        config.Duration{Duration: 72 * time.Hour},
+		MinSoftDeleteDays:   14,
+	})
+	rep, _ := audit(t, backupfake.Healthy(now), th)
+	checks := byID(t, rep)
+	for id, want := range map[string]string{
+		backupaudit.SQLLastBackupFresh:    "less than 30h ago",
+		backupaudit.SQLRecoveryPointFresh: "less than 5m old",
+		backupaudit.SQLNoFailedBackups:    "in the last 3d",
+		backupaudit.GCSSoftDelete:         "at least 14 days",
+		backupaudit.GKERetention:          "at least 7 days",
+	} {
+		if !strings.Contains(checks[id].Expected, want) {
+			t.Errorf("%s expected %q, want it to contain %q", id, checks[id].Expected, want)
+		}
+	}
+	if checks[backupaudit.GCSSoftDelete].Status != backupaudit.Fail {
+		t.Errorf("7-day soft delete passes a 14-day minimum")
+	}
+}
+
+// TestMultipleTargetsInConfigOrder audits both sample environments at once.
+func TestMultipleTargetsInConfigOrder(t *testing.T) {
+	rep, _ := audit(t, backupfake.Merge(backupfake.Healthy(now), backupfake.Broken(now)), backupaudit.Thresholds{})
+	var targets []string
+	for _, c := range rep.Checks {
+		if len(targets) == 0 || targets[len(targets)-1] != c.Target {
+			targets = append(targets, c.Target)
+		}
+	}
+	want := []string{
+		"fediops-healthy/mastodon-db", "fediops-broken/mastodon-db",
+		"gs://healthy-mastodon-media", "gs://broken-mastodon-media", "gs://broken-mastodon-backups",
+		"fediops-healthy/europe-west1/mastodon-nightly", "fediops-broken/europe-west1/mastodon-nightly",
+	}
+	if strings.Join(targets, ",") != strings.Join(want, ",") {
+		t.Errorf("targets in order %v\nwant %v", targets, want)
+	}
+}
+
+func TestGKEEnumsAsStrings(t *testing.T) {
+	// A server that ignores "$alt=json;enum-encoding=int" and answers enum names must work too.
+	env := backupfake.Healthy(now)
+	env.GKE[0].PlanJSON = `{"name":"projects/fediops-healthy/locations/europe-west1/backupPlans/mastodon-nightly",
+ "state":"READY","backupSchedule":{"cronSchedule":"0 3 * * *","paused":true},"retentionPolicy":{"backupRetainDays":7}}`
+	rep, _ := audit(t, env, backupaudit.Thresholds{})
+	c, _ := rep.Find(backupaudit.GKEPlanActive, "fediops-healthy/europe-west1/mastodon-nightly")
+	if c.Status != backupaudit.Fail || !strings.Contains(c.Observed, "schedule paused") || strings.Contains(c.Observed, "state") {
+		t.Errorf("plan_active = %+v", c)
+	}
+}
+
+func TestTimestampsInTheFuture(t *testing.T) {
+	env := backupfake.Healthy(now)
+	env.SQL[0].Recovery.LatestRecoveryTime = now.Add(30 * time.Second).Format(time.RFC3339)
+	env.GKE[0].Backups[0].CompleteTime = timestamppb.New(now.Add(time.Minute))
+	rep, _ := audit(t, env, backupaudit.Thresholds{})
+	for _, c := range rep.Checks {
+		if c.Status != backupaudit.Pass {
+			t.Errorf("%s = %s (%s)", c.ID, c.Status, c.Observed)
+		}
+	}
+	c, _ := rep.Find(backupaudit.SQLRecoveryPointFresh, "fediops-healthy/mastodon-db")
+	if !strings.Contains(c.Observed, "clock skew") {
+		t.Errorf("observed %q does not mention clock skew", c.Observed)
+	}
+}
