@@ -7,6 +7,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/functions/backupaudit"
 	"github.com/fediops/fediops/functions/blocklist"
 	"github.com/fediops/fediops/shared/setup"
 )
@@ -14,4 +15,5 @@ import (
 func init() {
 	functions.CloudEvent("Approve", approve.Handler{Invocation: setup.Process()}.Handle)
 	functions.CloudEvent("BlocklistSync", blocklist.Handler{Invocation: setup.Process()}.Handle)
+	functions.CloudEvent("BackupAudit", backupaudit.Handler{Invocation: setup.Process()}.Handle)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/functions/backupaudit"
 	"github.com/fediops/fediops/functions/blocklist"
 	"github.com/fediops/fediops/shared/pubsubmsg"
 )
@@ -45,6 +46,11 @@ func TestDocumentedMessagesAreValid(t *testing.T) {
 			_, err := pubsubmsg.Decode(pubsubmsg.NewEvent("doc", "fediops-triage", b, time.Now()), &m)
 			return err
 		},
+		"fediops-backupaudit": func(b []byte) error {
+			var m backupaudit.Message
+			_, err := pubsubmsg.Decode(pubsubmsg.NewEvent("doc", "fediops-backupaudit", b, time.Now()), &m)
+			return err
+		},
 		"fediops-blocklist": func(b []byte) error {
 			var m blocklist.Message
 			_, err := pubsubmsg.Decode(pubsubmsg.NewEvent("doc", "fediops-blocklist", b, time.Now()), &m)
@@ -54,9 +60,6 @@ func TestDocumentedMessagesAreValid(t *testing.T) {
 	for topic, bodies := range msgs {
 		dec, ok := decoders[topic]
 		if !ok {
-			if topic == "fediops-backupaudit" {
-				continue // checked with the backup audit's own options where it is registered
-			}
 			t.Errorf("the docs publish to %s, which no function listens to", topic)
 			continue
 		}

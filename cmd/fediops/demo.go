@@ -17,8 +17,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/functions/backupaudit"
 	"github.com/fediops/fediops/functions/blocklist"
+	"github.com/fediops/fediops/shared/config"
+	"github.com/fediops/fediops/shared/logging"
+	"github.com/fediops/fediops/shared/testsupport/backupfake"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
@@ -118,6 +124,16 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}); err != nil {
 		return err
 	}
+	// The backup audit's sample environment: one healthy and one broken setup, served by
+	// fakes of the Cloud SQL Admin, Cloud Storage and Backup for GKE APIs.
+	now := time.Now()
+	backups := backupfake.Start(backupfake.Merge(backupfake.Healthy(now), backupfake.Broken(now)))
+	defer backups.Close()
+	if err := toml.NewEncoder(&cfg).Encode(struct {
+		Backup config.Backup `toml:"backup"`
+	}{backups.Config()}); err != nil {
+		return err
+	}
 	cfgFile := filepath.Join(abs, "fediops.toml")
 	if err := os.WriteFile(cfgFile, cfg.Bytes(), 0o600); err != nil {
 		return err
@@ -175,6 +191,17 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}
 	fmt.Fprintf(c.stdout, "The sandbox now has %d domain blocks: %d managed by fediops, %d manual (untouched).\n",
 		len(sb.sim.DomainBlocks()), owned, len(sb.sim.DomainBlocks())-owned)
+
+	fmt.Fprintln(c.stdout, "\n== Backup audit: a healthy and a broken sample setup ==")
+	env.Log = logging.Discard() // the table below says it all
+	report, where, err := backupaudit.RunConfigured(ctx, env)
+	if err != nil {
+		return err
+	}
+	if err := backupaudit.WriteTable(c.stdout, report); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "report archived at %s\n", where)
 	fmt.Fprintf(c.stdout, "\nEverything fediops decided and did is in %s\n", filepath.Join(abs, "archive"))
 	return nil
 }

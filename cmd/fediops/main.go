@@ -67,7 +67,7 @@ func runWith(ctx context.Context, c *cli, args []string) int {
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
 	root.SetArgs(args)
-	root.AddCommand(c.triageCmd(), c.blocklistCmd(), c.serveCmd(), c.demoCmd(), c.authCmd())
+	root.AddCommand(c.triageCmd(), c.blocklistCmd(), c.backupCmd(), c.serveCmd(), c.demoCmd(), c.authCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

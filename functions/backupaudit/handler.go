@@ -1,0 +1,87 @@
+package backupaudit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/fediops/fediops/shared/archive"
+	"github.com/fediops/fediops/shared/setup"
+)
+
+// Message is what a Pub/Sub message to BackupAudit may carry: nothing yet; an empty body or
+// {} runs the audit of the configuration. Unknown options are refused like everywhere.
+type Message struct{}
+
+// Handler is the BackupAudit CloudEvent function.
+type Handler struct {
+	Invocation setup.Invocation
+}
+
+// Handle runs the backup audit for a Pub/Sub messagePublished event.
+func (h Handler) Handle(ctx context.Context, e event.Event) error {
+	var msg Message
+	return h.Invocation.Invoke(ctx, e, "backupaudit", &msg, func(ctx context.Context, env *setup.Env) error {
+		_, _, err := RunConfigured(ctx, env)
+		return err
+	})
+}
+
+// ReportKey is the archive key of an audit report.
+func ReportKey(t time.Time, runID string) string {
+	t = t.UTC()
+	return fmt.Sprintf("backup/%s/%s-%s.json", t.Format("2006/01/02"), t.Format("20060102T150405.000000Z"), runID)
+}
+
+// RunConfigured audits what env's configuration lists, archives the report (one object per
+// run) and logs one line per failing check at ERROR, per warning at WARNING, and a summary.
+// Failing checks are findings, not errors: only a report that cannot be archived is an error
+// (worth a retry).
+func RunConfigured(ctx context.Context, env *setup.Env) (Report, string, error) {
+	b := env.Config.Backup
+	if len(b.CloudSQL)+len(b.Buckets)+len(b.GKE) == 0 {
+		return Report{}, "", setup.Permanent(errors.New("backup audit: [backup] lists nothing to audit (add [[backup.cloudsql]], [[backup.bucket]] or [[backup.gke]])"))
+	}
+	r := Run(ctx, env.Clock, b)
+	LogReport(env.Log, r)
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return r, "", err
+	}
+	key := ReportKey(env.Clock.Now(), setup.RunID(env.Clock.Now()))
+	if err := env.Store.Create(context.WithoutCancel(ctx), key, append(data, '\n')); err != nil && !errors.Is(err, archive.ErrExists) {
+		return r, "", fmt.Errorf("backup audit: archive the report: %w", err)
+	}
+	return r, env.Store.Location(key), nil
+}
+
+// LogReport writes one line per failing (ERROR) or warning (WARNING) check and a summary.
+func LogReport(log *slog.Logger, r Report) {
+	for _, c := range r.Checks {
+		level := slog.LevelInfo
+		switch c.Status {
+		case Fail:
+			level = slog.LevelError
+		case Warn:
+			level = slog.LevelWarn
+		default:
+			continue
+		}
+		log.Log(context.Background(), level, fmt.Sprintf("backup check %s on %s: %s: observed %s, expected %s. Fix: %s",
+			c.ID, c.Target, c.Status, c.Observed, c.Expected, c.Hint),
+			"check", c.ID, "target", c.Target, "status", string(c.Status), "observed", c.Observed, "expected", c.Expected, "hint", c.Hint)
+	}
+	level := slog.LevelInfo
+	if r.Summary.Fail > 0 {
+		level = slog.LevelError
+	} else if r.Summary.Warn > 0 {
+		level = slog.LevelWarn
+	}
+	log.Log(context.Background(), level, fmt.Sprintf("backup audit: %d pass, %d warn, %d fail", r.Summary.Pass, r.Summary.Warn, r.Summary.Fail),
+		"pass", r.Summary.Pass, "warn", r.Summary.Warn, "fail", r.Summary.Fail)
+}
