@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +147,52 @@ func TestBlocklistPlanSyncSnapshotsRollback(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, nil, "--config", cfg, "blocklist", "apply", "--plan", "nope"); code != 2 || !strings.Contains(errOut, "no destination has a held plan") {
 		t.Errorf("apply unknown plan: exit %d %s", code, errOut)
+	}
+}
+
+// TestFediBlockHoleDestination syncs through a FediBlockHole-style destination (domain and
+// token_env_var, no [[instance]]), as an unchanged FediBlockHole configuration would.
+func TestFediBlockHoleDestination(t *testing.T) {
+	sim := mastosim.New(mastosim.Options{})
+	sim.AddToken("fbh-dest-token-123456", "admin:read admin:write")
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	list := filepath.Join(dir, "list.csv")
+	if err := os.WriteFile(list, []byte("domain,severity\nbad.example,suspend\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "fbh.conf.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+blocklist_url_sources = [ { url = 'file://%s', format = 'csv' } ]
+blocklist_instance_destinations = [ { domain = '%s', scheme = 'http', token_env_var = 'DEST_TOKEN', max_followed_severity = 'silence' } ]
+import_fields = ['public_comment']
+
+[archive]
+url = '%s'
+`, list, host, filepath.Join(dir, "archive"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The first import exceeds max_change_pct: held; the plan id is applied.
+	env := map[string]string{"DEST_TOKEN": "fbh-dest-token-123456"}
+	code, out, errOut := runCLI(t, env, "--config", cfg, "blocklist", "sync")
+	if code != 1 || !strings.Contains(out, "held") {
+		t.Fatalf("first import: exit %d\n%s\n%s", code, out, errOut)
+	}
+	id := out[strings.Index(out, "plan ")+5:]
+	id = id[:strings.IndexByte(id, ' ')]
+	if code, out, errOut := runCLI(t, env, "--config", cfg, "blocklist", "apply", "--plan", id); code != 0 || !strings.Contains(out, "1 created") {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if bs := sim.DomainBlocks(); len(bs) != 1 || bs[0].Domain != "bad.example" || !strings.HasPrefix(bs[0].PrivateComment, "fediops:") {
+		t.Errorf("blocks = %+v", bs)
+	}
+	if strings.Contains(errOut, "fbh-dest-token-123456") {
+		t.Error("token logged")
+	}
+	// Without the variable: a configuration error naming the destination.
+	if code, _, errOut := runCLI(t, nil, "--config", cfg, "blocklist", "sync"); code != 2 || !strings.Contains(errOut, "DEST_TOKEN") {
+		t.Errorf("missing token: exit %d %s", code, errOut)
 	}
 }
