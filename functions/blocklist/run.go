@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/fediops/fediops/functions/blocklist/lists"
@@ -211,16 +212,12 @@ func destinations(ctx context.Context, env *setup.Env, names []string, dryRun *b
 	all := env.Config.BlocklistDestinations()
 	var out []Destination
 	for _, n := range names {
-		found := false
-		for _, d := range all {
-			found = found || d.Instance.Name == n
-		}
-		if !found {
+		if !slices.ContainsFunc(all, func(d config.EffectiveSync) bool { return d.Instance.Name == n }) {
 			return nil, setup.Permanent(fmt.Errorf("%q is not a blocklist destination", n))
 		}
 	}
 	for _, e := range all {
-		if len(names) > 0 && !contains(names, e.Instance.Name) {
+		if len(names) > 0 && !slices.Contains(names, e.Instance.Name) {
 			continue
 		}
 		var client *mastodon.Client
@@ -255,15 +252,6 @@ func destinations(ctx context.Context, env *setup.Env, names []string, dryRun *b
 		})
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // RunConfigured runs the blocklist job of env's configuration: merge, then sync (or apply a
