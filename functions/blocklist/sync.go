@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -172,7 +173,7 @@ func Sync(ctx context.Context, d Deps, dest Destination, want Desired, snap *Sna
 	out.Server = srv.String()
 	dest.Plan.Caps = plan.Capabilities{Severities: srv.Software == mastodon.Mastodon, Update: srv.Software == mastodon.Mastodon}
 	dest.Plan.Allowed = want.Allowed
-	a := &applier{d: d, dest: dest, out: out, state: st, log: log}
+	a := &applier{d: d, dest: dest, out: out, state: st, log: log, srv: srv}
 
 	// 1. Unfinished work first.
 	if ckpt != nil {
@@ -276,7 +277,7 @@ func ApplyHeld(ctx context.Context, d Deps, dest Destination, planID string, sna
 	if _, err := ss.loadCheckpoint(ctx); err != nil { // learn its generation
 		return out, err
 	}
-	a := &applier{d: d, dest: dest, out: out, state: st, log: d.Log.With("instance", dest.Name, "plan", planID)}
+	a := &applier{d: d, dest: dest, out: out, state: st, log: d.Log.With("instance", dest.Name, "plan", planID), srv: srv}
 	rest := a.applyAll(ctx, pp.Actions)
 	if err := a.finish(ctx, ss, snap, planID, rest, len(pp.Actions)-len(rest), ""); err != nil {
 		return out, err
@@ -358,6 +359,7 @@ type applier struct {
 	out   *Outcome
 	state *State
 	log   *slog.Logger
+	srv   mastodon.Server
 	// fatal is the error that stopped the run, if it is worth a retry.
 	fatal error
 	// noMeasures is set once the server turned out to have no measures.
@@ -446,7 +448,7 @@ func (a *applier) apply(ctx context.Context, act plan.Action) string {
 			return stop
 		}
 		if capped && act.Kind == plan.Update && act.From != nil && act.To.Severity == act.From.Severity {
-			act.Changed = without(act.Changed, plan.FieldSeverity)
+			act.Changed = slices.DeleteFunc(slices.Clone(act.Changed), func(f string) bool { return f == plan.FieldSeverity })
 			if len(act.Changed) == 0 && !act.Adopt {
 				a.record(act, ResultFollowCap, "severity kept because local users follow accounts there")
 				return ""
@@ -487,16 +489,6 @@ func (a *applier) apply(ctx context.Context, act plan.Action) string {
 	}
 	a.fatal = fmt.Errorf("blocklist %s: %w", a.dest.Name, err)
 	return "server error"
-}
-
-func without(fields []string, f string) []string {
-	var out []string
-	for _, x := range fields {
-		if x != f {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // followCheck asks the instance whether local users follow accounts on the domain, or are
@@ -563,8 +555,7 @@ func params(f plan.Fields, fields []string, caps plan.Capabilities) mastodon.Dom
 var allFields = []string{plan.FieldSeverity, plan.FieldRejectMedia, plan.FieldRejectReports, plan.FieldObfuscate, plan.FieldPublicComment}
 
 func (a *applier) own(b mastodon.DomainBlock, act plan.Action) {
-	srv, _ := a.dest.Client.Server(context.Background())
-	e := toExisting(b, srv)
+	e := toExisting(b, a.srv)
 	a.state.Owned[e.Domain] = plan.Owned{ID: b.ID, Domain: e.Domain, Applied: e.Fields, Sources: act.Sources}
 }
 
@@ -597,8 +588,7 @@ func (a *applier) create(ctx context.Context, act plan.Action) error {
 // earlier attempt did, when its answer was lost). The domain is planned again against what
 // exists now.
 func (a *applier) conflict(ctx context.Context, act plan.Action, ce *mastodon.ConflictError) error {
-	srv, _ := a.dest.Client.Server(ctx)
-	e := toExisting(ce.Existing, srv)
+	e := toExisting(ce.Existing, a.srv)
 	if e.Domain != act.Domain {
 		a.out.skip(plan.SkipCoveredByParent)
 		a.record(act, ResultSkipped, "the existing block on "+e.Domain+" covers it")
