@@ -57,7 +57,7 @@ func (r reader) Read(ctx context.Context, src Source, v fetch.Validators) (*fetc
 	if src.Instance == nil {
 		return r.fetcher.Fetch(ctx, src.URL, v)
 	}
-	c, err := mastodon.New(src.URL, src.Instance.Token, mastodon.WithClock(r.env.Clock), mastodon.WithHTTPClient(r.env.HTTPClient))
+	c, err := r.env.MastodonWithToken(config.Instance{Name: src.Name, URL: src.URL}, src.Instance.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -227,8 +227,7 @@ func destinations(ctx context.Context, env *setup.Env, names []string, dryRun *b
 			if terr != nil || tok == "" {
 				return nil, setup.Permanent(fmt.Errorf("destination %s: no token (%v)", e.Instance.Name, terr))
 			}
-			client, err = mastodon.New(e.Instance.URL, tok, append([]mastodon.Option{mastodon.WithClock(env.Clock), mastodon.WithHTTPClient(env.HTTPClient),
-				mastodon.WithLogger(env.Log.With("instance", e.Instance.Name))}, env.ClientOptions...)...)
+			client, err = env.MastodonWithToken(e.Instance, tok)
 		} else {
 			client, err = env.Mastodon(ctx, e.Instance)
 		}

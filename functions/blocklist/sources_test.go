@@ -15,6 +15,7 @@ import (
 
 	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/shared/fetch"
+	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/setup"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
@@ -213,7 +214,7 @@ func TestInstanceSources(t *testing.T) {
 	h.sim.AddDomainBlock(mastosim.DomainBlock{Domain: "public.example", Severity: "suspend", PublicComment: "spam"})
 	h.sim.AddDomainBlock(mastosim.DomainBlock{Domain: "hidden.example", Severity: "suspend", Obfuscate: true})
 	h.sim.AddDomainBlock(mastosim.DomainBlock{Domain: "quiet.example", Severity: "noop", RejectMedia: true})
-	env := &setup.Env{Clock: h.clock, HTTPClient: &http.Client{}}
+	env := &setup.Env{Clock: h.clock, HTTPClient: &http.Client{}, Log: logging.Discard()}
 	r := reader{fetcher: fetch.New(time.Second, 1<<20), env: env}
 	run, err := Collect(context.Background(), h.deps(), r, []Source{
 		{Name: "public", URL: h.srv.URL, Format: "mastodon_api_public", Instance: &InstanceSource{}},

@@ -171,7 +171,7 @@ func Sync(ctx context.Context, d Deps, dest Destination, want Desired, snap *Sna
 		return out, fmt.Errorf("blocklist %s: %w", dest.Name, err)
 	}
 	out.Server = srv.String()
-	dest.Plan.Caps = plan.Capabilities{Severities: srv.Software == mastodon.Mastodon, Update: srv.Software == mastodon.Mastodon}
+	dest.Plan.Caps = capabilities(srv)
 	dest.Plan.Allowed = want.Allowed
 	a := &applier{d: d, dest: dest, out: out, state: st, log: log, srv: srv}
 
@@ -268,7 +268,7 @@ func ApplyHeld(ctx context.Context, d Deps, dest Destination, planID string, sna
 		return out, err
 	}
 	out.Server = srv.String()
-	dest.Plan.Caps = plan.Capabilities{Severities: srv.Software == mastodon.Mastodon, Update: srv.Software == mastodon.Mastodon}
+	dest.Plan.Caps = capabilities(srv)
 	ss := &stateStore{store: d.Store, instance: dest.Name}
 	st, err := ss.loadState(ctx)
 	if err != nil {
@@ -283,6 +283,13 @@ func ApplyHeld(ctx context.Context, d Deps, dest Destination, planID string, sna
 		return out, err
 	}
 	return out, a.fatal
+}
+
+// capabilities says what a server can do: Mastodon has severities and PUT; GoToSocial
+// (before 0.19) neither.
+func capabilities(srv mastodon.Server) plan.Capabilities {
+	m := srv.Software == mastodon.Mastodon
+	return plan.Capabilities{Severities: m, Update: m}
 }
 
 // guard returns why a plan must not be applied unattended, or "".

@@ -146,15 +146,7 @@ func (b *Backup) check(r report) {
 	for i, c := range b.CloudSQL {
 		key := fmt.Sprintf("cloudsql[%d]", i)
 		s := r.Sub(key)
-		ok := true
-		switch {
-		case c.Project == "":
-			s.Add("project", "is required")
-			ok = false
-		case !backupProjectRe.MatchString(c.Project):
-			s.Add("project", "%q is not a Google Cloud project ID (6–30 lowercase letters, digits and hyphens)", c.Project)
-			ok = false
-		}
+		ok := checkBackupProject(s, c.Project)
 		switch {
 		case c.Instance == "":
 			s.Add("instance", "is required")
@@ -190,15 +182,7 @@ func (b *Backup) check(r report) {
 	for i, g := range b.GKE {
 		key := fmt.Sprintf("gke[%d]", i)
 		s := r.Sub(key)
-		ok := true
-		switch {
-		case g.Project == "":
-			s.Add("project", "is required")
-			ok = false
-		case !backupProjectRe.MatchString(g.Project):
-			s.Add("project", "%q is not a Google Cloud project ID (6–30 lowercase letters, digits and hyphens)", g.Project)
-			ok = false
-		}
+		ok := checkBackupProject(s, g.Project)
 		switch {
 		case g.Location == "":
 			s.Add("location", "is required")
@@ -259,6 +243,19 @@ func (b *Backup) check(r report) {
 
 // checkBackupEndpoint accepts an empty value (the public Google endpoint), an https:// URL,
 // or an http:// URL on a loopback host (tests, local emulators).
+// checkBackupProject validates a project key and reports whether it is usable.
+func checkBackupProject(s report, project string) bool {
+	switch {
+	case project == "":
+		s.Add("project", "is required")
+		return false
+	case !backupProjectRe.MatchString(project):
+		s.Add("project", "%q is not a Google Cloud project ID (6–30 lowercase letters, digits and hyphens)", project)
+		return false
+	}
+	return true
+}
+
 func checkBackupEndpoint(r report, key, v string) {
 	if v == "" {
 		return

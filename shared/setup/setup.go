@@ -132,7 +132,7 @@ func Open(ctx context.Context, p Params) (*Env, error) {
 		return e, err
 	}
 	e.Config = cfg
-	store, err := archive.Open(ctx, cfg.Archive.URL, e.storageClient)
+	store, err := archive.Open(ctx, cfg.Archive.URL, e.StorageClient)
 	if err != nil {
 		return e, fmt.Errorf("archive %s: %w", cfg.Archive.URL, err)
 	}
@@ -149,10 +149,6 @@ func LoadConfig(ctx context.Context, p Params) (*config.Config, error) {
 
 // StorageClient returns the Cloud Storage client, created on first use.
 func (e *Env) StorageClient(ctx context.Context) (*storage.Client, error) {
-	return e.storageClient(ctx)
-}
-
-func (e *Env) storageClient(ctx context.Context) (*storage.Client, error) {
 	e.storageOnce.Do(func() {
 		e.storage, e.storageErr = archive.NewStorageClient(ctx, e.storageEndpoint)
 		if e.storageErr == nil {
@@ -168,7 +164,7 @@ func (e *Env) readGS(ctx context.Context, location string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := e.storageClient(ctx)
+	c, err := e.StorageClient(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -181,13 +177,21 @@ func (e *Env) Mastodon(ctx context.Context, inst config.Instance) (*mastodon.Cli
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: token: %w", inst.Name, err)
 	}
+	return e.MastodonWithToken(inst, tok)
+}
+
+// MastodonWithToken returns a client for inst with an already resolved token ("" for
+// public endpoints).
+func (e *Env) MastodonWithToken(inst config.Instance, token string) (*mastodon.Client, error) {
 	opts := []mastodon.Option{
 		mastodon.WithHTTPClient(e.HTTPClient),
 		mastodon.WithClock(e.Clock),
 		mastodon.WithLogger(e.Log.With("instance", inst.Name)),
-		mastodon.WithTimeout(inst.RequestTimeout.Duration),
 	}
-	return mastodon.New(inst.URL, tok, append(opts, e.ClientOptions...)...)
+	if inst.RequestTimeout.Duration > 0 {
+		opts = append(opts, mastodon.WithTimeout(inst.RequestTimeout.Duration))
+	}
+	return mastodon.New(inst.URL, token, append(opts, e.ClientOptions...)...)
 }
 
 // Close releases the clients Open created.
