@@ -13,7 +13,13 @@ import (
 )
 
 func init() {
-	functions.CloudEvent("Approve", approve.Handler{Invocation: setup.Process()}.Handle)
-	functions.CloudEvent("BlocklistSync", blocklist.Handler{Invocation: setup.Process()}.Handle)
-	functions.CloudEvent("BackupAudit", backupaudit.Handler{Invocation: setup.Process()}.Handle)
+	// Each function validates its own section strictly and warns about the others'.
+	sections := map[string]setup.SectionCheck{
+		"triage":    approve.CheckConfig,
+		"blocklist": blocklist.CheckConfig,
+		"backup":    backupaudit.CheckConfig,
+	}
+	functions.CloudEvent("Approve", approve.Handler{Invocation: setup.Process(sections)}.Handle)
+	functions.CloudEvent("BlocklistSync", blocklist.Handler{Invocation: setup.Process(sections)}.Handle)
+	functions.CloudEvent("BackupAudit", backupaudit.Handler{Invocation: setup.Process(sections)}.Handle)
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/oauth2"
 
+	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/functions/blocklist"
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/mastodon"
 	"github.com/fediops/fediops/shared/secrets"
@@ -108,10 +110,11 @@ func scopesOf(fs []authFunction) []string {
 // are not checked.)
 func functionsOn(cfg *config.Config, inst config.Instance) []authFunction {
 	var out []authFunction
-	if slices.ContainsFunc(cfg.TriageInstances(), func(i config.Instance) bool { return i.Name == inst.Name }) {
+	if tr, err := approve.LoadSection(cfg); err == nil && slices.ContainsFunc(tr.InstancesOf(cfg), func(i config.Instance) bool { return i.Name == inst.Name }) {
 		out = append(out, authFunctionNamed(fnTriage))
 	}
-	if slices.ContainsFunc(cfg.BlocklistDestinations(), func(d config.EffectiveSync) bool { return !d.FBH && d.Instance.Name == inst.Name }) {
+	if bl, err := blocklist.LoadSection(cfg); err == nil &&
+		slices.ContainsFunc(bl.DestinationsOf(cfg), func(d blocklist.EffectiveSync) bool { return !d.FBH && d.Instance.Name == inst.Name }) {
 		out = append(out, authFunctionNamed(fnBlocklist))
 	}
 	return out

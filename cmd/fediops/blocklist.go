@@ -63,8 +63,12 @@ func (c *cli) blocklistMergeCmd(opts func() (blocklist.RunOptions, error)) *cobr
 				return err
 			}
 			defer env.Close()
+			sec, err := blocklist.LoadSection(env.Config)
+			if err != nil {
+				return fail(exitConfig, err)
+			}
 			ro.MergeOnly = true
-			rep, err := blocklist.RunConfigured(cmd.Context(), env, blocklist.Message{}, ro)
+			rep, err := blocklist.RunSection(cmd.Context(), env, sec, blocklist.Message{}, ro)
 			if err != nil {
 				return err
 			}
@@ -80,7 +84,7 @@ func (c *cli) blocklistMergeCmd(opts func() (blocklist.RunOptions, error)) *cobr
 			blocks := rep.Run.Result.Blocks
 			switch format {
 			case "fediblockhole":
-				err = lists.WriteFediBlockHoleCSV(w, blocks, env.Config.Blocklist.ExportFields)
+				err = lists.WriteFediBlockHoleCSV(w, blocks, sec.ExportFields)
 			case "json":
 				err = lists.WriteJSON(w, blocks)
 			default:

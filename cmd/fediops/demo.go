@@ -22,7 +22,6 @@ import (
 	"github.com/fediops/fediops/functions/approve"
 	"github.com/fediops/fediops/functions/backupaudit"
 	"github.com/fediops/fediops/functions/blocklist"
-	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/testsupport/backupfake"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
@@ -130,7 +129,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	backups := backupfake.Start(backupfake.Merge(backupfake.Healthy(now), backupfake.Broken(now)))
 	defer backups.Close()
 	if err := toml.NewEncoder(&cfg).Encode(struct {
-		Backup config.Backup `toml:"backup"`
+		Backup map[string]any `toml:"backup"`
 	}{backups.Config()}); err != nil {
 		return err
 	}

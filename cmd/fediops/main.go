@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fediops/fediops/shared/config"
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/setup"
 )
 
@@ -38,7 +39,7 @@ func fail(code int, err error) error { return &exitError{code: code, err: err} }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	os.Exit(runCLI(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
 // cli is the state shared by the commands.
@@ -51,8 +52,8 @@ type cli struct {
 	customize func(*setup.Env)
 }
 
-// run executes the CLI and returns the process exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// runCLI executes the CLI and returns the process exit code.
+func runCLI(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	return runWith(ctx, &cli{stdout: stdout, stderr: stderr, getenv: getenv}, args)
 }
 
@@ -81,7 +82,7 @@ func runWith(ctx context.Context, c *cli, args []string) int {
 		return ee.code
 	case errors.As(err, &ce):
 		return exitConfig
-	case errors.As(err, new(*setup.PermanentError)):
+	case run.IsPermanent(err):
 		return exitConfig
 	}
 	if isUsage(err) {

@@ -23,7 +23,7 @@ import (
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	code := runCLI(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
 	return code, out.String(), errb.String()
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fediops/fediops/functions/approve"
-	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/setup"
 )
 
@@ -112,7 +111,8 @@ func (c *cli) classifyRules(ctx context.Context, instance string) (*approve.Rule
 		if instance != "" {
 			return nil, fail(exitConfig, fmt.Errorf("--instance needs a configuration"))
 		}
-		return approve.NewRules(config.DefaultApproveDomains, config.DefaultRejectDomains)
+		d := approve.Defaults()
+		return approve.NewRules(d.ApproveDomains, d.RejectDomains)
 	}
 	p := c.params()
 	p.ConfigLocation = loc
@@ -120,13 +120,17 @@ func (c *cli) classifyRules(ctx context.Context, instance string) (*approve.Rule
 	if err != nil {
 		return nil, fail(exitConfig, err)
 	}
-	tr := config.TriageRules{ApproveDomains: cfg.Triage.ApproveDomains, RejectDomains: cfg.Triage.RejectDomains}
+	sec, err := approve.LoadSection(cfg)
+	if err != nil {
+		return nil, fail(exitConfig, err)
+	}
+	approveDomains, rejectDomains := sec.ApproveDomains, sec.RejectDomains
 	if instance != "" {
-		inst, ok := cfg.Instance(instance)
-		if !ok {
+		if _, ok := cfg.Instance(instance); !ok {
 			return nil, fail(exitConfig, fmt.Errorf("unknown instance %q", instance))
 		}
-		tr = cfg.TriageFor(inst)
+		tr := sec.For(instance)
+		approveDomains, rejectDomains = tr.ApproveDomains, tr.RejectDomains
 	}
-	return approve.NewRules(tr.ApproveDomains, tr.RejectDomains)
+	return approve.NewRules(approveDomains, rejectDomains)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/fediops/fediops/shared/config"
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/setup"
 )
 
@@ -29,7 +30,7 @@ type Handler struct {
 // Handle runs triage for a Pub/Sub messagePublished event.
 func (h Handler) Handle(ctx context.Context, e event.Event) error {
 	var msg Message
-	return h.Invocation.Invoke(ctx, e, "approve", &msg, func(ctx context.Context, env *setup.Env) error {
+	return h.Invocation.Invoke(ctx, e, "approve", "triage", &msg, func(ctx context.Context, env *setup.Env) error {
 		_, err := RunConfigured(ctx, env, msg)
 		return err
 	})
@@ -39,15 +40,19 @@ func (h Handler) Handle(ctx context.Context, e event.Event) error {
 // the other: a failing instance does not stop the others. The error joins the failures
 // worth retrying; configuration problems are permanent.
 func RunConfigured(ctx context.Context, env *setup.Env, msg Message) ([]*Result, error) {
-	insts, err := selectInstances(env.Config, msg.Instances)
+	sec, err := LoadSection(env.Config)
 	if err != nil {
-		return nil, setup.Permanent(err)
+		return nil, run.MarkPermanent(err)
+	}
+	insts, err := selectInstances(env.Config, sec, msg.Instances)
+	if err != nil {
+		return nil, run.MarkPermanent(err)
 	}
 	runID := setup.RunID(env.Clock.Now())
 	var results []*Result
 	var errs []error
 	for _, inst := range insts {
-		res, err := runInstance(ctx, env, inst, msg, runID)
+		res, err := runInstance(ctx, env, sec.For(inst.Name), inst, msg, runID)
 		if res != nil {
 			results = append(results, res)
 			if err == nil {
@@ -61,41 +66,32 @@ func RunConfigured(ctx context.Context, env *setup.Env, msg Message) ([]*Result,
 	return results, errors.Join(errs...)
 }
 
-func selectInstances(cfg *config.Config, names []string) ([]config.Instance, error) {
+func selectInstances(cfg *config.Config, sec *Section, names []string) ([]config.Instance, error) {
 	if len(names) == 0 {
-		return cfg.TriageInstances(), nil
+		return sec.InstancesOf(cfg), nil
 	}
 	var out []config.Instance
 	for _, n := range names {
 		inst, ok := cfg.Instance(n)
 		if !ok {
-			return nil, fmt.Errorf("unknown instance %q in the message (configured: %v)", n, instanceNames(cfg))
+			return nil, fmt.Errorf("unknown instance %q in the message (configured: %v)", n, cfg.InstanceNames())
 		}
 		out = append(out, inst)
 	}
 	return out, nil
 }
 
-func instanceNames(cfg *config.Config) []string {
-	var n []string
-	for _, i := range cfg.Instances {
-		n = append(n, i.Name)
-	}
-	return n
-}
-
-func runInstance(ctx context.Context, env *setup.Env, inst config.Instance, msg Message, runID string) (*Result, error) {
-	tr := env.Config.TriageFor(inst)
+func runInstance(ctx context.Context, env *setup.Env, tr Effective, inst config.Instance, msg Message, runID string) (*Result, error) {
 	if msg.DryRun != nil {
 		tr.DryRun = *msg.DryRun
 	}
 	rules, err := NewRules(tr.ApproveDomains, tr.RejectDomains)
 	if err != nil {
-		return nil, setup.Permanent(fmt.Errorf("instance %s: %w", inst.Name, err))
+		return nil, run.MarkPermanent(fmt.Errorf("instance %s: %w", inst.Name, err))
 	}
 	client, err := env.Mastodon(ctx, inst)
 	if err != nil {
-		return nil, setup.Permanent(err)
+		return nil, err // a missing secret is permanent, an unreachable Secret Manager is not
 	}
 	return Run(ctx, Deps{Accounts: client, Store: env.Store, Clock: env.Clock, Log: env.Log}, Options{
 		Instance:         inst.Name,
@@ -121,7 +117,7 @@ func logSummary(log *slog.Logger, r *Result) {
 	msg := fmt.Sprintf("%s on %s: %d pending, %d approved, %d rejected, %d held, %d skipped, %d failed, %d deferred",
 		verb, r.Instance, r.Pending, r.Approved, r.Rejected, r.Held, r.Skipped, r.Failed, r.Deferred)
 	if r.Stopped != "" {
-		msg += " (stopped early: " + r.Stopped + ")"
+		msg += " (stopped early: " + r.Stopped.Explain() + ")"
 	}
 	log.Log(context.Background(), level, msg, "instance", r.Instance, "dry_run", r.DryRun, "pending", r.Pending,
 		"approved", r.Approved, "rejected", r.Rejected, "held", r.Held, "skipped", r.Skipped, "failed", r.Failed,

@@ -15,11 +15,13 @@ import (
 	"github.com/fediops/fediops/shared/archive"
 	"github.com/fediops/fediops/shared/clock"
 	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/run"
 )
 
 // Accounts is what triage needs from a server; *mastodon.Client implements it.
 type Accounts interface {
 	AdminAccounts(ctx context.Context, f mastodon.AccountFilter) ([]mastodon.AdminAccount, error)
+	AdminAccountsPage(ctx context.Context, f mastodon.AccountFilter, cursor string) ([]mastodon.AdminAccount, string, error)
 	AdminAccount(ctx context.Context, id string) (mastodon.AdminAccount, error)
 	Approve(ctx context.Context, id string) error
 	Reject(ctx context.Context, id string) error
@@ -44,27 +46,24 @@ type Options struct {
 	LeaseTTL         time.Duration
 	// RunID identifies the run in the lease and the audit object name.
 	RunID string
-	// StopBefore is how long before the deadline the run stops starting new actions (default 15s).
+	// StopBefore is how long before the deadline the run stops starting new actions
+	// (run.DefaultStopBefore).
 	StopBefore time.Duration
 }
 
 // Outcomes recorded in the audit trail.
 const (
-	OutcomeApproved     = "approved"
-	OutcomeRejected     = "rejected"
-	OutcomeHeld         = "held"
-	OutcomeWouldApprove = "would approve (dry run)"
-	OutcomeWouldReject  = "would reject (dry run)"
-	OutcomeDone         = "skipped: already decided by someone else"
-	OutcomeGone         = "skipped: account no longer exists"
-	OutcomeDeferred     = "deferred to the next run"
-	OutcomeFailed       = "failed"
-	stopMaxActions      = "max_actions reached"
-	stopRateLimit       = "rate limit budget spent"
-	stopDeadline        = "deadline near"
-	stopServerError     = "server error"
-	stopLeaseHeld       = "another run holds the lease"
-	defaultStopBefore   = 15 * time.Second
+	OutcomeApproved         = "approved"
+	OutcomeRejected         = "rejected"
+	OutcomeApprovedReadBack = "approved (answer lost, confirmed by reading back)"
+	OutcomeRejectedReadBack = "rejected (answer lost, confirmed by reading back)"
+	OutcomeHeld             = "held"
+	OutcomeWouldApprove     = "would approve (dry run)"
+	OutcomeWouldReject      = "would reject (dry run)"
+	OutcomeDone             = "skipped: already decided by someone else"
+	OutcomeGone             = "skipped: account no longer exists"
+	OutcomeDeferred         = "deferred to the next run"
+	OutcomeFailed           = "failed"
 )
 
 // Record is one line of the audit trail.
@@ -92,26 +91,24 @@ type Result struct {
 	Skipped  int      `json:"skipped"`
 	Failed   int      `json:"failed"`
 	Deferred int      `json:"deferred"`
-	Stopped  string   `json:"stopped,omitempty"` // why the run stopped early, if it did
+	Stopped  run.Reason `json:"stopped,omitempty"` // why the run stopped early, if it did
 	Audit    string   `json:"audit,omitempty"`   // where the audit trail was written
 	Records  []Record `json:"-"`
 }
 
 // Run triages the pending local accounts of one instance. It holds the instance's lease for
-// the whole run, so overlapping runs (Pub/Sub redelivery, a slow run meeting the next
-// schedule) never act on the same account twice. Each account is one atomic request; a run
-// that stops early (max_actions, rate limit, deadline, server errors) leaves the rest pending
-// for the next run. The returned error is non-nil only for failures worth retrying soon.
+// the whole run (renewed as it works), so overlapping runs (Pub/Sub redelivery, a slow run
+// meeting the next schedule) never act on the same account twice. Each account is one atomic
+// request; a run that stops early (max_actions, rate limit, deadline, lease lost, server
+// errors) leaves the rest pending for the next run. The returned error is non-nil only for
+// failures worth retrying soon.
 func Run(ctx context.Context, d Deps, o Options) (*Result, error) {
-	if o.StopBefore == 0 {
-		o.StopBefore = defaultStopBefore
-	}
 	res := &Result{Instance: o.Instance, DryRun: o.DryRun}
 	log := d.Log.With("instance", o.Instance, "dry_run", o.DryRun)
-
-	lease, err := archive.AcquireLease(ctx, d.Store, "triage/"+o.Instance, o.RunID, d.Clock.Now(), o.LeaseTTL)
-	if errors.Is(err, archive.ErrLeaseHeld) {
-		res.Stopped = stopLeaseHeld
+	r, err := run.Start(ctx, run.Options{Store: d.Store, Clock: d.Clock, Log: log, Lease: "triage/" + o.Instance,
+		Holder: o.RunID, TTL: o.LeaseTTL, StopBefore: o.StopBefore})
+	if reason, ok := run.ReasonOf(err); ok {
+		res.Stopped = reason
 		log.Info("triage skipped: another run is working on this instance", "reason", err.Error())
 		return res, nil
 	}
@@ -119,82 +116,24 @@ func Run(ctx context.Context, d Deps, o Options) (*Result, error) {
 		return res, fmt.Errorf("triage %s: %w", o.Instance, err)
 	}
 	defer func() {
-		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
-			log.Warn("could not release the triage lease; it expires by itself", "error", rerr.Error())
+		if err := r.End(ctx); errors.Is(err, archive.ErrLeaseLost) && res.Stopped != run.LeaseLost {
+			res.Stopped = run.LeaseLost
+			log.Error("triage finished without its lease: another run took it over meanwhile", "stopped", string(run.LeaseLost))
 		}
 	}()
 
-	pending, err := d.Accounts.AdminAccounts(ctx, mastodon.AccountFilter{Origin: "local", Status: "pending", Limit: o.PageSize})
+	pending, err := listPending(ctx, r, d.Accounts, o.PageSize)
+	if reason, ok := run.ReasonOf(err); ok {
+		res.Stopped = reason
+		log.Warn("triage stopped before listing the pending accounts ("+reason.Explain()+"); the next run continues", "stopped", string(reason))
+		return res, nil
+	}
 	if err != nil {
-		if mastodon.IsRateLimited(err) {
-			res.Stopped = stopRateLimit
-			log.Warn("triage stopped before listing: rate limit budget spent; the next run continues", "error", err.Error())
-			return res, nil
-		}
 		return res, fmt.Errorf("triage %s: list pending accounts: %w", o.Instance, err)
 	}
-	// Oldest first: they have waited longest.
-	slices.SortStableFunc(pending, func(a, b mastodon.AdminAccount) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	})
 	res.Pending = len(pending)
-	mode := "applied"
-	if o.DryRun {
-		mode = "dry-run"
-	}
-
-	var runErr error
-	actions := 0
-	for _, acct := range pending {
-		v := o.Rules.Classify(acct.Email)
-		rec := Record{
-			Time: d.Clock.Now().UTC(), Instance: o.Instance, AccountID: acct.ID, Username: acct.Username,
-			EmailDomain: v.Domain, Decision: v.Decision, Rule: v.Rule, Mode: mode,
-		}
-		if v.Decision == Approve && o.RequireConfirmed && !acct.Confirmed {
-			rec.Decision = Hold
-			rec.Rule = "email not confirmed yet (would approve by " + v.Rule + ")"
-		}
-		switch {
-		case rec.Decision == Hold:
-			rec.Outcome = OutcomeHeld
-			res.Held++
-		case res.Stopped != "":
-			rec.Outcome = OutcomeDeferred
-			res.Deferred++
-		case actions >= o.MaxActions:
-			res.Stopped = stopMaxActions
-			rec.Outcome = OutcomeDeferred
-			res.Deferred++
-		case nearDeadline(ctx, d.Clock, o.StopBefore):
-			res.Stopped = stopDeadline
-			rec.Outcome = OutcomeDeferred
-			res.Deferred++
-		case o.DryRun:
-			actions++
-			if rec.Decision == Approve {
-				rec.Outcome = OutcomeWouldApprove
-				res.Approved++
-			} else {
-				rec.Outcome = OutcomeWouldReject
-				res.Rejected++
-			}
-		default:
-			actions++
-			stop, err := act(ctx, d, &rec, res)
-			if stop != "" {
-				res.Stopped = stop
-				actions-- // not done
-				if stop == stopServerError {
-					runErr = err
-				}
-			}
-		}
-		res.Records = append(res.Records, rec)
-		logRecord(log, rec)
-	}
-
-	if res.Stopped == stopMaxActions {
+	runErr := decideAll(ctx, r, d, o, pending, res, log)
+	if res.Stopped == run.MaxActions {
 		log.Error("triage stopped at max_actions: the rest waits for the next run; check the rules if this is unexpected",
 			"max_actions", o.MaxActions, "deferred", res.Deferred)
 	}
@@ -209,74 +148,240 @@ func Run(ctx context.Context, d Deps, o Options) (*Result, error) {
 	return res, nil
 }
 
-func nearDeadline(ctx context.Context, c clock.Clock, margin time.Duration) bool {
-	left, ok := clock.Remaining(ctx, c)
-	return ok && left < margin
-}
-
-// act approves or rejects one account and records the outcome. It returns a stop reason when
-// the run cannot go on.
-func act(ctx context.Context, d Deps, rec *Record, res *Result) (string, error) {
-	var err error
-	if rec.Decision == Approve {
-		err = d.Accounts.Approve(ctx, rec.AccountID)
-	} else {
-		err = d.Accounts.Reject(ctx, rec.AccountID)
-	}
-	if err == nil {
-		if rec.Decision == Approve {
-			rec.Outcome = OutcomeApproved
-			res.Approved++
-		} else {
-			rec.Outcome = OutcomeRejected
-			res.Rejected++
+// listPending reads every pending local account, oldest first (they have waited longest),
+// page by page, waiting for rate-limit windows between pages when the deadline allows.
+func listPending(ctx context.Context, r *run.Run, a Accounts, pageSize int) ([]mastodon.AdminAccount, error) {
+	f := mastodon.AccountFilter{Origin: "local", Status: "pending", Limit: pageSize}
+	var all []mastodon.AdminAccount
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		var page []mastodon.AdminAccount
+		var next string
+		err := r.Call(ctx, func() (err error) {
+			page, next, err = a.AdminAccountsPage(ctx, f, cursor)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		return "", nil
+		all = append(all, page...)
+		if next == "" || seen[next] {
+			break
+		}
+		seen[next] = true
+		cursor = next
 	}
-	switch status := mastodon.StatusOf(err); {
-	case mastodon.IsRateLimited(err):
-		rec.Outcome, rec.Error = OutcomeDeferred, err.Error()
-		res.Deferred++
-		return stopRateLimit, nil
-	case status == http.StatusForbidden || status == http.StatusNotFound || status == http.StatusUnprocessableEntity:
-		// Mastodon answers 403/404 and GoToSocial 404/422 when someone decided the account
-		// meanwhile. A 403 can also mean a missing permission: look before concluding.
-		return reconcile(ctx, d, rec, res, err)
-	case ctx.Err() != nil:
-		rec.Outcome, rec.Error = OutcomeDeferred, err.Error()
-		res.Deferred++
-		return stopDeadline, nil
-	default:
-		rec.Outcome, rec.Error = OutcomeFailed, err.Error()
-		res.Failed++
-		return stopServerError, err
+	slices.SortStableFunc(all, func(a, b mastodon.AdminAccount) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return all, nil
+}
+
+// decideAll decides every account and acts on it until the run must stop; it returns the
+// server error that stopped it, if any.
+func decideAll(ctx context.Context, r *run.Run, d Deps, o Options, pending []mastodon.AdminAccount, res *Result, log *slog.Logger) error {
+	mode := "applied"
+	if o.DryRun {
+		mode = "dry-run"
+	}
+	var runErr error
+	actions := 0
+	for _, acct := range pending {
+		rec := decide(d, o, acct, mode)
+		switch {
+		case rec.Decision == Hold:
+			rec.Outcome = OutcomeHeld
+			res.Held++
+		case res.Stopped != "":
+			rec.Outcome = OutcomeDeferred
+			res.Deferred++
+		case actions >= o.MaxActions:
+			res.Stopped = run.MaxActions
+			rec.Outcome = OutcomeDeferred
+			res.Deferred++
+		case o.DryRun:
+			actions++
+			dryRun(&rec, res)
+		default:
+			if err := act(ctx, r, d, &rec, res); err != nil {
+				reason, ok := run.ReasonOf(err)
+				if !ok {
+					reason, runErr = run.ServerError, err
+				}
+				res.Stopped = reason
+			} else {
+				actions++
+			}
+		}
+		res.Records = append(res.Records, rec)
+		logRecord(log, rec)
+	}
+	return runErr
+}
+
+func decide(d Deps, o Options, acct mastodon.AdminAccount, mode string) Record {
+	v := o.Rules.Classify(acct.Email)
+	rec := Record{
+		Time: d.Clock.Now().UTC(), Instance: o.Instance, AccountID: acct.ID, Username: acct.Username,
+		EmailDomain: v.Domain, Decision: v.Decision, Rule: v.Rule, Mode: mode,
+	}
+	if v.Decision == Approve && o.RequireConfirmed && !acct.Confirmed {
+		rec.Decision = Hold
+		rec.Rule = "email not confirmed yet (would approve by " + v.Rule + ")"
+	}
+	return rec
+}
+
+func dryRun(rec *Record, res *Result) {
+	if rec.Decision == Approve {
+		rec.Outcome = OutcomeWouldApprove
+		res.Approved++
+	} else {
+		rec.Outcome = OutcomeWouldReject
+		res.Rejected++
 	}
 }
 
-func reconcile(ctx context.Context, d Deps, rec *Record, res *Result, actErr error) (string, error) {
-	cur, err := d.Accounts.AdminAccount(ctx, rec.AccountID)
+func (rec *Record) done(res *Result, readBack bool) {
 	switch {
+	case rec.Decision == Approve && readBack:
+		rec.Outcome = OutcomeApprovedReadBack
+		res.Approved++
+	case rec.Decision == Approve:
+		rec.Outcome = OutcomeApproved
+		res.Approved++
+	case readBack:
+		rec.Outcome = OutcomeRejectedReadBack
+		res.Rejected++
+	default:
+		rec.Outcome = OutcomeRejected
+		res.Rejected++
+	}
+}
+
+// act approves or rejects one account and records the outcome. The error is a *run.StopError
+// when the run must stop without a failure of this account (deadline, budget, lease), or the
+// server error that failed it.
+func act(ctx context.Context, r *run.Run, d Deps, rec *Record, res *Result) error {
+	// An ambiguous answer is read back; if the account is still pending, the request provably
+	// did nothing and is sent once more.
+	for attempt := 0; ; attempt++ {
+		err := r.Call(ctx, func() error {
+			if rec.Decision == Approve {
+				return d.Accounts.Approve(ctx, rec.AccountID)
+			}
+			return d.Accounts.Reject(ctx, rec.AccountID)
+		})
+		switch status := mastodon.StatusOf(err); {
+		case err == nil:
+			rec.done(res, attempt > 0)
+			return nil
+		case isStop(err):
+			rec.Outcome, rec.Error = OutcomeDeferred, errText(err)
+			res.Deferred++
+			return err
+		case mastodon.IsAmbiguous(err) && attempt == 0:
+			again, rerr := readBack(ctx, r, d, rec, res)
+			if rerr != nil || !again {
+				return rerr
+			}
+		case status == http.StatusForbidden || status == http.StatusNotFound || status == http.StatusUnprocessableEntity:
+			// Mastodon answers 403/404 and GoToSocial 404/422 when someone decided the account
+			// meanwhile. A 403 can also mean a missing permission: look before concluding.
+			return reconcile(ctx, r, d, rec, res, err, attempt > 0)
+		case ctx.Err() != nil:
+			rec.Outcome, rec.Error = OutcomeDeferred, err.Error()
+			res.Deferred++
+			return run.Stop(run.Cancelled, err)
+		default:
+			rec.Outcome, rec.Error = OutcomeFailed, err.Error()
+			res.Failed++
+			return err
+		}
+	}
+}
+
+func isStop(err error) bool {
+	_, ok := run.ReasonOf(err)
+	return ok
+}
+
+func errText(err error) string {
+	if reason, ok := run.ReasonOf(err); ok {
+		return reason.Explain()
+	}
+	return err.Error()
+}
+
+// readBack looks at an account after an answer was lost. It records the outcome when the
+// account shows what happened, and reports whether the request must be sent again (the
+// account is still pending: it did nothing).
+func readBack(ctx context.Context, r *run.Run, d Deps, rec *Record, res *Result) (bool, error) {
+	var cur mastodon.AdminAccount
+	err := r.Call(ctx, func() (err error) {
+		cur, err = d.Accounts.AdminAccount(ctx, rec.AccountID)
+		return err
+	})
+	switch {
+	case mastodon.StatusOf(err) == http.StatusNotFound && rec.Decision == Reject:
+		rec.done(res, true) // rejecting deletes the account
+		return false, nil
 	case mastodon.StatusOf(err) == http.StatusNotFound:
 		rec.Outcome = OutcomeGone
 		res.Skipped++
-		return "", nil
+		return false, nil
+	case err != nil:
+		rec.Outcome, rec.Error = OutcomeFailed, "answer lost, and reading back failed: "+errText(err)
+		res.Failed++
+		return false, err
+	case cur.Approved && rec.Decision == Approve:
+		rec.done(res, true)
+		return false, nil
+	case cur.Approved:
+		rec.Outcome = OutcomeDone
+		res.Skipped++
+		return false, nil
+	}
+	return true, nil
+}
+
+// reconcile looks at an account the server refused to decide. afterLoss is set when an
+// earlier attempt's answer was lost: a refusal then means that attempt did it after all.
+func reconcile(ctx context.Context, r *run.Run, d Deps, rec *Record, res *Result, actErr error, afterLoss bool) error {
+	var cur mastodon.AdminAccount
+	err := r.Call(ctx, func() (err error) {
+		cur, err = d.Accounts.AdminAccount(ctx, rec.AccountID)
+		return err
+	})
+	switch {
+	case mastodon.StatusOf(err) == http.StatusNotFound && afterLoss && rec.Decision == Reject:
+		rec.done(res, true)
+		return nil
+	case mastodon.StatusOf(err) == http.StatusNotFound:
+		rec.Outcome = OutcomeGone
+		res.Skipped++
+		return nil
+	case err == nil && cur.Approved && afterLoss && rec.Decision == Approve:
+		rec.done(res, true)
+		return nil
 	case err == nil && cur.Approved:
 		rec.Outcome = OutcomeDone
 		res.Skipped++
-		return "", nil
+		return nil
 	case err == nil:
 		// Still pending: the refusal was about us (missing scope or role), not the account.
 		rec.Outcome, rec.Error = OutcomeFailed, actErr.Error()
 		res.Failed++
-		return "", nil
-	case mastodon.IsRateLimited(err):
+		return nil
+	case isStop(err):
 		rec.Outcome, rec.Error = OutcomeDeferred, actErr.Error()
 		res.Deferred++
-		return stopRateLimit, nil
+		return err
 	default:
 		rec.Outcome, rec.Error = OutcomeFailed, fmt.Sprintf("%v; then: %v", actErr, err)
 		res.Failed++
-		return stopServerError, err
+		return err
 	}
 }
 

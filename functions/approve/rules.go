@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/domain"
 )
 
@@ -46,7 +45,7 @@ func NewRules(approve, reject []string) (*Rules, error) {
 		set  map[string]bool
 	}{{"approve_domains", approve, r.approve}, {"reject_domains", reject, r.reject}} {
 		for _, d := range list.in {
-			n, err := config.NormalizeSuffix(d)
+			n, err := NormalizeSuffix(d)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", list.name, err)
 			}

@@ -4,12 +4,11 @@ import (
 	"context"
 
 	"github.com/fediops/fediops/shared/clock"
-	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/gcpbackup"
 )
 
 // TargetsFrom returns the targets listed in a [backup] table.
-func TargetsFrom(b config.Backup) Targets {
+func TargetsFrom(b *Section) Targets {
 	var t Targets
 	for _, c := range b.CloudSQL {
 		t.CloudSQL = append(t.CloudSQL, SQLTarget{Project: c.Project, Instance: c.Instance})
@@ -24,7 +23,7 @@ func TargetsFrom(b config.Backup) Targets {
 }
 
 // ThresholdsFrom returns the thresholds of a [backup] table, defaults filled in.
-func ThresholdsFrom(b config.Backup) Thresholds {
+func ThresholdsFrom(b *Section) Thresholds {
 	return Thresholds{
 		MinRetainedBackups:  b.MinRetainedBackups,
 		MinLogRetentionDays: b.MinLogRetentionDays,
@@ -39,7 +38,7 @@ func ThresholdsFrom(b config.Backup) Thresholds {
 }
 
 // ClientConfig returns the gcpbackup adapter configuration of a [backup] table.
-func ClientConfig(b config.Backup) gcpbackup.Config {
+func ClientConfig(b *Section) gcpbackup.Config {
 	return gcpbackup.Config{
 		SQLAdminEndpoint:  b.SQLAdminEndpoint,
 		StorageEndpoint:   b.StorageEndpoint,
@@ -51,8 +50,8 @@ func ClientConfig(b config.Backup) gcpbackup.Config {
 // Run audits what a [backup] table lists, through the real Google APIs (or the endpoints
 // it configures). It is the whole job for the CloudEvent handler and the CLI:
 //
-//	report := backupaudit.Run(ctx, clock.Real{}, cfg.Backup)
-func Run(ctx context.Context, clk clock.Clock, b config.Backup) Report {
+//	report := backupaudit.Run(ctx, clock.Real{}, section)
+func Run(ctx context.Context, clk clock.Clock, b *Section) Report {
 	c := gcpbackup.New(ClientConfig(b))
 	defer c.Close()
 	return Audit(ctx, clk, SourcesFrom(c), TargetsFrom(b), ThresholdsFrom(b))

@@ -11,6 +11,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/fediops/fediops/shared/archive"
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/setup"
 )
 
@@ -26,7 +27,7 @@ type Handler struct {
 // Handle runs the backup audit for a Pub/Sub messagePublished event.
 func (h Handler) Handle(ctx context.Context, e event.Event) error {
 	var msg Message
-	return h.Invocation.Invoke(ctx, e, "backupaudit", &msg, func(ctx context.Context, env *setup.Env) error {
+	return h.Invocation.Invoke(ctx, e, "backupaudit", "backup", &msg, func(ctx context.Context, env *setup.Env) error {
 		_, _, err := RunConfigured(ctx, env)
 		return err
 	})
@@ -43,9 +44,12 @@ func ReportKey(t time.Time, runID string) string {
 // Failing checks are findings, not errors: only a report that cannot be archived is an error
 // (worth a retry).
 func RunConfigured(ctx context.Context, env *setup.Env) (Report, string, error) {
-	b := env.Config.Backup
+	b, err := LoadSection(env.Config)
+	if err != nil {
+		return Report{}, "", run.MarkPermanent(err)
+	}
 	if len(b.CloudSQL)+len(b.Buckets)+len(b.GKE) == 0 {
-		return Report{}, "", setup.Permanent(errors.New("backup audit: [backup] lists nothing to audit (add [[backup.cloudsql]], [[backup.bucket]] or [[backup.gke]])"))
+		return Report{}, "", run.MarkPermanent(errors.New("backup audit: [backup] lists nothing to audit (add [[backup.cloudsql]], [[backup.bucket]] or [[backup.gke]])"))
 	}
 	r := Run(ctx, env.Clock, b)
 	LogReport(env.Log, r)

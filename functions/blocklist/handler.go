@@ -16,7 +16,7 @@ type Handler struct {
 // Handle runs a blocklist sync (or applies a held plan) for a Pub/Sub messagePublished event.
 func (h Handler) Handle(ctx context.Context, e event.Event) error {
 	var msg Message
-	return h.Invocation.Invoke(ctx, e, "blocklist", &msg, func(ctx context.Context, env *setup.Env) error {
+	return h.Invocation.Invoke(ctx, e, "blocklist", "blocklist", &msg, func(ctx context.Context, env *setup.Env) error {
 		_, err := RunConfigured(ctx, env, msg, RunOptions{})
 		return err
 	})

@@ -37,7 +37,7 @@ func Rollback(ctx context.Context, d Deps, dest Destination, snapshotID string, 
 	if err != nil {
 		return nil, err
 	}
-	want := Desired{Allowed: func(string) bool { return false }}
+	want := Desired{Allowed: func(string) bool { return false }, Basis: BasisRollback}
 	for _, o := range st.Owned {
 		src := o.Sources
 		if len(src) == 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/fetch"
 	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/secrets"
 	"github.com/fediops/fediops/shared/setup"
 )
@@ -38,6 +39,8 @@ type RunOptions struct {
 	MergeOnly bool
 	// Rollback returns the destinations' owned blocks to this snapshot instead of syncing.
 	Rollback string
+	// Progress, if set, hears how far the apply is (the CLI on a terminal).
+	Progress Progress
 }
 
 // Report is the outcome of a run.
@@ -85,6 +88,10 @@ func (r reader) Read(ctx context.Context, src Source, v fetch.Validators) (*fetc
 
 // resolveToken resolves a FediBlockHole-style token: a secret reference or the token itself,
 // then token_env_var, then the default <DOMAIN>_TOKEN variable. Empty if none is set.
+//
+// A literal token in the file is refused when deployed: every function's account can read the
+// configuration object, which would undo the per-function secrets. The CLI accepts it with a
+// WARNING.
 func resolveToken(ctx context.Context, env *setup.Env, token, envVar, domain string) (string, error) {
 	getenv := env.Getenv
 	if token != "" {
@@ -92,6 +99,10 @@ func resolveToken(ctx context.Context, env *setup.Env, token, envVar, domain str
 			return env.Secrets.Resolve(ctx, token)
 		}
 		env.Redactor.Add(token)
+		if env.Deployed {
+			return "", run.MarkPermanent(errors.New("the token is written into the configuration file, which every function's account can read: store it in Secret Manager and use token = \"sm://…\""))
+		}
+		env.Log.Warn("a token is written into the configuration file; use a secret reference (sm://, env:// or file://) before deploying", "domain", domain)
 		return token, nil
 	}
 	if envVar != "" {
@@ -102,14 +113,13 @@ func resolveToken(ctx context.Context, env *setup.Env, token, envVar, domain str
 		env.Redactor.Add(v)
 		return v, nil
 	}
-	v := getenv(config.FBHTokenEnvVar(domain))
+	v := getenv(FBHTokenEnvVar(domain))
 	env.Redactor.Add(v)
 	return v, nil
 }
 
 // SourcesFrom turns the configuration's sources into Sources, tokens resolved.
-func SourcesFrom(ctx context.Context, env *setup.Env) ([]Source, error) {
-	b := env.Config.Blocklist
+func SourcesFrom(ctx context.Context, env *setup.Env, b *Section) ([]Source, error) {
 	var out []Source
 	severity := func(s string) (lists.Severity, error) {
 		if s == "" {
@@ -123,7 +133,7 @@ func SourcesFrom(ctx context.Context, env *setup.Env) ([]Source, error) {
 		}
 		return b.ImportFields
 	}
-	add := func(s config.URLSource, allow bool) error {
+	add := func(s URLSourceSpec, allow bool) error {
 		sev, err := severity(s.MaxSeverity)
 		if err != nil {
 			return err
@@ -172,10 +182,10 @@ func SourcesFrom(ctx context.Context, env *setup.Env) ([]Source, error) {
 }
 
 // MergeOptions returns the merge settings of the configuration.
-func MergeOptions(b config.Blocklist) CollectOptions {
+func MergeOptions(b *Section) CollectOptions {
 	o := CollectOptions{
 		Merge:           merge.Options{Plan: merge.Plan(b.Mergeplan), Threshold: b.MergeThreshold, ThresholdType: merge.ThresholdType(b.MergeThresholdType)},
-		MaxShrinkPct:    config.DefaultMaxSourceShrink,
+		MaxShrinkPct:    DefaultMaxSourceShrink,
 		AllowSubdomains: true,
 	}
 	if b.MaxSourceShrink != nil {
@@ -188,109 +198,113 @@ func MergeOptions(b config.Blocklist) CollectOptions {
 }
 
 // NewFetcher builds the fetch adapter of the configuration.
-func NewFetcher(env *setup.Env, rebase [][2]string) *fetch.Fetcher {
+func NewFetcher(env *setup.Env, b *Section, rebase [][2]string) *fetch.Fetcher {
 	opts := []fetch.Option{fetch.WithHTTPClient(env.HTTPClient), fetch.WithStorage(env.StorageClient)}
 	for _, r := range rebase {
 		opts = append(opts, fetch.WithRebase(r[0], r[1]))
 	}
-	b := env.Config.Blocklist
 	return fetch.New(b.RequestTimeout.Duration, b.MaxSourceBytes, opts...)
 }
 
 // Merged reads and merges the configured sources (the first half of every run).
-func Merged(ctx context.Context, env *setup.Env, ro RunOptions, snap *Snapshot) (*MergeRun, error) {
-	srcs, err := SourcesFrom(ctx, env)
+func Merged(ctx context.Context, env *setup.Env, b *Section, ro RunOptions, snap *Snapshot) (*MergeRun, error) {
+	srcs, err := SourcesFrom(ctx, env, b)
 	if err != nil {
-		return nil, setup.Permanent(err)
+		if run.ClassOf(err) == run.Transient && !errors.As(err, new(*config.Error)) {
+			return nil, err
+		}
+		return nil, run.MarkPermanent(err)
 	}
 	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log}
-	return Collect(ctx, d, reader{fetcher: NewFetcher(env, ro.Rebase), env: env}, srcs, MergeOptions(env.Config.Blocklist), snap)
+	return Collect(ctx, d, reader{fetcher: NewFetcher(env, b, ro.Rebase), env: env}, srcs, MergeOptions(b), snap)
 }
 
-// destinations builds the selected destinations with their clients.
-func destinations(ctx context.Context, env *setup.Env, names []string, dryRun *bool) ([]Destination, error) {
-	all := env.Config.BlocklistDestinations()
+// destinations builds the selected destinations with their clients. A destination whose
+// client cannot be built (no token, an unreadable secret) carries its error and fails alone.
+func destinations(ctx context.Context, env *setup.Env, b *Section, names []string, dryRun *bool) ([]Destination, error) {
+	all := b.DestinationsOf(env.Config)
 	var out []Destination
 	for _, n := range names {
-		if !slices.ContainsFunc(all, func(d config.EffectiveSync) bool { return d.Instance.Name == n }) {
-			return nil, setup.Permanent(fmt.Errorf("%q is not a blocklist destination", n))
+		if !slices.ContainsFunc(all, func(d EffectiveSync) bool { return d.Instance.Name == n }) {
+			return nil, run.MarkPermanent(fmt.Errorf("%q is not a blocklist destination", n))
 		}
 	}
 	for _, e := range all {
 		if len(names) > 0 && !slices.Contains(names, e.Instance.Name) {
 			continue
 		}
-		var client *mastodon.Client
-		var err error
-		if e.FBH {
-			tok, terr := resolveToken(ctx, env, e.Instance.Token, e.TokenEnvVar, strings.TrimPrefix(strings.TrimPrefix(e.Instance.URL, "https://"), "http://"))
-			if terr != nil || tok == "" {
-				return nil, setup.Permanent(fmt.Errorf("destination %s: no token (%v)", e.Instance.Name, terr))
-			}
-			client, err = env.MastodonWithToken(e.Instance, tok)
-		} else {
-			client, err = env.Mastodon(ctx, e.Instance)
-		}
-		if err != nil {
-			return nil, setup.Permanent(err)
-		}
 		sev, err := lists.ParseSeverity(e.MaxFollowedSeverity)
 		if err != nil {
-			return nil, setup.Permanent(err)
+			return nil, run.MarkPermanent(err)
 		}
 		dry := e.DryRun
 		if dryRun != nil {
 			dry = *dryRun
 		}
-		out = append(out, Destination{
-			Name: e.Instance.Name, Client: client,
+		dest := Destination{
+			Name: e.Instance.Name,
 			Plan: plan.Options{Marker: e.Marker, Managed: e.ImportFields, AdoptOrphans: e.AdoptOrphans,
 				RemoveRetracted: e.RemoveRetracted, MaxFollowedSeverity: sev},
 			MaxRemovals: e.MaxRemovals, MaxChangePct: e.MaxChangePct, InitialImport: e.InitialImport,
-			DryRun: dry, LeaseTTL: env.Config.Blocklist.LeaseTTL.Duration,
-		})
+			DryRun: dry, LeaseTTL: b.LeaseTTL.Duration,
+		}
+		dest.Client, dest.Err = client(ctx, env, e)
+		out = append(out, dest)
 	}
 	return out, nil
+}
+
+// client builds a destination's client, its token resolved.
+func client(ctx context.Context, env *setup.Env, e EffectiveSync) (*mastodon.Client, error) {
+	if !e.FBH {
+		return env.Mastodon(ctx, e.Instance)
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(e.Instance.URL, "https://"), "http://")
+	tok, err := resolveToken(ctx, env, e.Instance.Token, e.TokenEnvVar, host)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("destination %s: token: %w", e.Instance.Name, err)
+	case tok == "":
+		return nil, run.MarkPermanent(fmt.Errorf("destination %s: no token (set token, token_env_var or %s)", e.Instance.Name, FBHTokenEnvVar(host)))
+	}
+	return env.MastodonWithToken(e.Instance, tok)
 }
 
 // RunConfigured runs the blocklist job of env's configuration: merge, then sync (or apply a
 // held plan, or roll back) every selected destination. A failing destination does not stop
 // the others; the error joins the failures worth retrying.
 func RunConfigured(ctx context.Context, env *setup.Env, msg Message, ro RunOptions) (*Report, error) {
+	b, err := LoadSection(env.Config)
+	if err != nil {
+		return &Report{}, run.MarkPermanent(err)
+	}
+	return RunSection(ctx, env, b, msg, ro)
+}
+
+// RunSection is RunConfigured with the section already loaded.
+func RunSection(ctx context.Context, env *setup.Env, b *Section, msg Message, ro RunOptions) (*Report, error) {
 	runID := setup.RunID(env.Clock.Now())
 	snap := NewSnapshot(env.Store, env.Clock.Now(), runID)
-	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log}
+	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log, Progress: ro.Progress}
 	rep := &Report{}
-	if msg.ApplyPlan == "" && ro.Rollback == "" {
-		run, err := Merged(ctx, env, ro, snap)
+	if ro.Rollback == "" {
+		mr, err := Merged(ctx, env, b, ro, snap)
 		if err != nil {
 			return rep, err
 		}
-		rep.Merge, rep.Run = &run.Report, run
-		logMerge(env.Log, run)
+		rep.Merge, rep.Run = &mr.Report, mr
+		logMerge(env.Log, mr)
 		if ro.MergeOnly {
 			return rep, nil
 		}
 	}
-	dests, err := destinations(ctx, env, msg.Instances, msg.DryRun)
+	dests, err := destinations(ctx, env, b, msg.Instances, msg.DryRun)
 	if err != nil {
 		return rep, err
 	}
 	var errs []error
 	for _, dest := range dests {
-		var out *Outcome
-		var err error
-		switch {
-		case msg.ApplyPlan != "":
-			if _, rerr := env.Store.Read(ctx, pendingKey(dest.Name, msg.ApplyPlan)); rerr != nil {
-				continue // the plan belongs to another destination
-			}
-			out, err = ApplyHeld(ctx, d, dest, msg.ApplyPlan, snap, runID)
-		case ro.Rollback != "":
-			out, err = Rollback(ctx, d, dest, ro.Rollback, snap, runID)
-		default:
-			out, err = Sync(ctx, d, dest, rep.Run.Desired, snap, runID)
-		}
+		out, err := runDestination(ctx, env, d, dest, msg, ro, rep, snap, runID)
 		if out != nil {
 			rep.Outcomes = append(rep.Outcomes, out)
 			logOutcome(env.Log, out, err)
@@ -300,9 +314,22 @@ func RunConfigured(ctx context.Context, env *setup.Env, msg Message, ro RunOptio
 		}
 	}
 	if msg.ApplyPlan != "" && len(rep.Outcomes) == 0 && len(errs) == 0 {
-		return rep, setup.Permanent(fmt.Errorf("no destination has a held plan %q", msg.ApplyPlan))
+		return rep, run.MarkPermanent(fmt.Errorf("no destination has a held plan %q", msg.ApplyPlan))
 	}
 	return rep, errors.Join(errs...)
+}
+
+func runDestination(ctx context.Context, env *setup.Env, d Deps, dest Destination, msg Message, ro RunOptions, rep *Report, snap *Snapshot, runID string) (*Outcome, error) {
+	switch {
+	case msg.ApplyPlan != "":
+		if _, err := env.Store.Read(ctx, heldKey(dest.Name, msg.ApplyPlan)); err != nil {
+			return nil, nil // the plan belongs to another destination
+		}
+		return ApplyHeld(ctx, d, dest, msg.ApplyPlan, &rep.Run.Desired, snap, runID)
+	case ro.Rollback != "":
+		return Rollback(ctx, d, dest, ro.Rollback, snap, runID)
+	}
+	return Sync(ctx, d, dest, rep.Run.Desired, snap, runID)
 }
 
 func logMerge(log *slog.Logger, run *MergeRun) {
@@ -329,7 +356,10 @@ func (o *Outcome) Summary() string {
 		s += "; plan " + o.Held + " held: " + o.HeldReason
 	}
 	if o.Stopped != "" {
-		s += "; stopped: " + o.Stopped
+		s += "; stopped: " + o.Stopped.Explain()
+	}
+	if o.Error != "" {
+		s += "; failed: " + o.Error
 	}
 	if len(o.FollowProtected) > 0 {
 		s += "; limited because of follows: " + strings.Join(o.FollowProtected, ", ")
@@ -339,10 +369,10 @@ func (o *Outcome) Summary() string {
 
 func logOutcome(log *slog.Logger, o *Outcome, err error) {
 	level := slog.LevelInfo
-	if o.Failed > 0 || err != nil || o.Held != "" {
+	if o.Failed > 0 || err != nil || o.Held != "" || o.Error != "" || o.Stopped == run.LeaseLost {
 		level = slog.LevelError
 	}
 	log.Log(context.Background(), level, o.Summary(), "instance", o.Instance, "created", o.Created, "updated", o.Updated,
 		"removed", o.Removed, "skipped", o.Skipped, "failed", o.Failed, "deferred", o.Deferred, "snapshot", o.Snapshot,
-		"held_plan", o.Held, "warnings", o.Warnings)
+		"held_plan", o.Held, "stopped", string(o.Stopped), "warnings", o.Warnings)
 }

@@ -158,7 +158,7 @@ func Collect(ctx context.Context, d Deps, r Reader, srcs []Source, o CollectOpti
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	run.Result = res
-	run.Desired = Desired{Blocks: DesiredFrom(res, run.Lists), Allowed: Allowlist(run.Allowlists, o.AllowSubdomains)}
+	run.Desired = Desired{Blocks: DesiredFrom(res, run.Lists), Allowed: Allowlist(run.Allowlists, o.AllowSubdomains), Unread: unread(run.Report.Sources)}
 	run.Report.Merged = len(res.Blocks)
 	for _, dr := range res.Dropped {
 		run.Report.Dropped[dr.Reason]++
@@ -183,6 +183,18 @@ func Collect(ctx context.Context, d Deps, r Reader, srcs []Source, o CollectOpti
 		return nil, fmt.Errorf("archive report: %w", err)
 	}
 	return run, nil
+}
+
+// unread names the blocklist sources that were left out: neither read nor replaced by a last
+// good copy. What they listed is not retracted.
+func unread(reports []SourceReport) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range reports {
+		if r.Status == StatusLeftOut && !r.Allowlist {
+			out[r.Name] = true
+		}
+	}
+	return out
 }
 
 // collectOne reads and parses one source, falling back to its last good copy.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/fediops/fediops/functions/blocklist/plan"
 	"github.com/fediops/fediops/shared/archive"
-	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/run"
 )
 
 // Archive layout (under the archive store's root):
@@ -24,9 +24,9 @@ import (
 //	blocklist/snapshots/<snapshot>/<instance>/results.json what was done
 //	blocklist/snapshots/<snapshot>/<instance>/state.json   the owned blocks after
 //	blocklist/state/<instance>.json                        owned blocks now (control object)
-//	blocklist/checkpoint/<instance>.json                   unfinished actions (control object)
-//	blocklist/pending/<instance>/<plan id>.json            plans held by a guard
-//	blocklist/pending/<instance>/<plan id>.applied         written when such a plan is applied
+//	blocklist/checkpoint/<instance>.json                   unfinished approved work, as intent (control object)
+//	blocklist/pending/<instance>/<plan id>.json            plans held by a guard (intent and actions)
+//	blocklist/pending/<instance>/<plan id>.applied         written when such a plan's work is done or kept as intent
 //
 // A snapshot id is "<UTC time to the microsecond>-<run id>", so listing sorts by time.
 
@@ -112,7 +112,7 @@ type State struct {
 	Owned    map[string]plan.Owned `json:"owned"` // by domain
 	// Rate is the rate-limit state at the end of the last run, so that the next one does not
 	// start into an exhausted window.
-	Rate *mastodon.Rate `json:"rate,omitempty"`
+	Rate *run.Rate `json:"rate,omitempty"`
 }
 
 // stateStore reads and writes an instance's state and checkpoint with generation checks.
@@ -158,12 +158,15 @@ func (s *stateStore) saveState(ctx context.Context, st *State) error {
 	return nil
 }
 
-// Checkpoint is the unfinished part of a plan.
+// Checkpoint is the unfinished part of approved work, kept as intent: the next run plans it
+// again against the instance's blocks at that moment.
 type Checkpoint struct {
-	PlanID    string        `json:"plan_id"`
-	Created   time.Time     `json:"created"`
-	Remaining []plan.Action `json:"remaining"`
-	Done      int           `json:"done"`
+	PlanID  string    `json:"plan_id"`
+	Created time.Time `json:"created"`
+	Intent  Intent    `json:"intent"`
+	// Remaining is how checkpoints stored the rest before they stored intent; such a
+	// checkpoint is read as the intent behind those actions.
+	Remaining []plan.Action `json:"remaining,omitempty"`
 }
 
 func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
@@ -179,7 +182,10 @@ func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("checkpoint %s is corrupt: %w", s.store.Location(s.ckptKey()), err)
 	}
-	if len(c.Remaining) == 0 {
+	if len(c.Remaining) > 0 {
+		c.Intent, c.Remaining = intentOf(c.Remaining, BasisLists), nil
+	}
+	if c.Intent.Len() == 0 {
 		return nil, nil
 	}
 	return &c, nil
@@ -190,7 +196,7 @@ func (s *stateStore) saveCheckpoint(ctx context.Context, c *Checkpoint) error {
 	if c == nil {
 		c = &Checkpoint{}
 	}
-	if len(c.Remaining) == 0 && s.ckptGen == 0 {
+	if c.Intent.Len() == 0 && s.ckptGen == 0 {
 		return nil // nothing to clear
 	}
 	b, err := json.Marshal(c)
@@ -205,17 +211,7 @@ func (s *stateStore) saveCheckpoint(ctx context.Context, c *Checkpoint) error {
 	return nil
 }
 
-// PendingPlan is a plan a guard held back.
-type PendingPlan struct {
-	ID       string        `json:"id"`
-	Instance string        `json:"instance"`
-	Created  time.Time     `json:"created"`
-	Snapshot string        `json:"snapshot"`
-	Reason   string        `json:"reason"`
-	Actions  []plan.Action `json:"actions"`
-}
-
-func pendingKey(instance, id string) string {
+func heldKey(instance, id string) string {
 	return "blocklist/pending/" + instance + "/" + id + ".json"
 }
 func appliedKey(instance, id string) string {

@@ -176,8 +176,8 @@ func TestLeaseExcludesConcurrentHolders(t *testing.T) {
 		if err != nil {
 			t.Fatalf("takeover of expired lease: %v", err)
 		}
-		if err := l2.Release(ctx); err != nil {
-			t.Fatal(err)
+		if err := l2.Release(ctx); !errors.Is(err, archive.ErrLeaseLost) {
+			t.Fatalf("late release of a taken-over lease: %v, want ErrLeaseLost", err)
 		}
 		if _, err := archive.AcquireLease(ctx, s, "triage/main", "intruder", now.Add(21*time.Minute), 10*time.Minute); !errors.Is(err, archive.ErrLeaseHeld) {
 			t.Fatalf("stale release freed a live lease: %v", err)

@@ -34,6 +34,9 @@ func (e *HeldError) Error() string {
 // ErrLeaseHeld matches every *HeldError with errors.Is.
 var ErrLeaseHeld = errors.New("lease held")
 
+// ErrLeaseLost says that a lease was taken over by another holder while it was held.
+var ErrLeaseLost = errors.New("lease taken over by another run")
+
 // Is makes errors.Is(err, ErrLeaseHeld) true.
 func (e *HeldError) Is(target error) bool { return target == ErrLeaseHeld }
 
@@ -74,7 +77,8 @@ func AcquireLease(ctx context.Context, s Store, name, holder string, now time.Ti
 }
 
 // Release gives the lease up by marking it expired (the object stays: archives never delete).
-// It does nothing if the lease was taken over meanwhile.
+// If the lease was taken over meanwhile it changes nothing and returns an error wrapping
+// ErrLeaseLost: the caller worked for a while without holding it.
 func (l *Lease) Release(ctx context.Context) error {
 	released := Lease{Holder: l.Holder}
 	data, err := json.Marshal(&released)
@@ -82,13 +86,17 @@ func (l *Lease) Release(ctx context.Context) error {
 		return err
 	}
 	_, err = l.store.WriteIf(ctx, l.key, data, l.gen)
-	if err == nil || errors.Is(err, ErrPrecondition) {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, ErrPrecondition):
+		return fmt.Errorf("release lease %s: %w", l.key, ErrLeaseLost)
 	}
 	return fmt.Errorf("release lease: %w", err)
 }
 
-// Renew extends the lease to now+ttl; it fails if the lease was taken over.
+// Renew extends the lease to now+ttl; it fails with ErrPrecondition if the lease was written
+// by someone else since this holder last wrote it.
 func (l *Lease) Renew(ctx context.Context, now time.Time, ttl time.Duration) error {
 	next := *l
 	next.Expiry = now.Add(ttl)

@@ -3,10 +3,15 @@
 //
 //   - pagination: list calls follow Link rel="next" to the end (Mastodon and GoToSocial cursors
 //     differ; both are treated as opaque), never leaving the configured host;
-//   - rate limits: X-RateLimit-Remaining/-Reset are tracked on every response; when the budget
-//     is spent the client waits for the reset if the caller's deadline allows, else it returns a
-//     *RateLimitError so the caller can stop cleanly (a 429 is handled the same way);
-//   - faults: 5xx answers and network errors are retried with exponential backoff;
+//   - rate limits: X-RateLimit-Remaining/-Reset are tracked on every response (Rate). The
+//     client never waits for a window: when it knows the budget is spent it returns a
+//     *RateLimitError without sending, and a 429 answer becomes one too. The caller's run
+//     (shared/run) decides whether to wait for the reset or stop;
+//   - faults: 5xx answers and network errors are retried with exponential backoff, within the
+//     caller's deadline, for requests that are safe to repeat (GET, PUT, DELETE). A POST is
+//     repeated only when it provably never left (the connection was refused, the name did not
+//     resolve); otherwise the error is an *AmbiguousError and the caller reads back whether
+//     it took effect;
 //   - server differences: Server() tells Mastodon (with its version) from GoToSocial.
 //
 // Every method takes a context. Deadlines come from the context or from clock.WithDeadline,
@@ -22,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,6 +36,7 @@ import (
 	"time"
 
 	"github.com/fediops/fediops/shared/clock"
+	"github.com/fediops/fediops/shared/run"
 )
 
 // UserAgent is sent with every request.
@@ -45,15 +52,14 @@ type Client struct {
 	hc          *http.Client
 	clock       clock.Clock
 	log         *slog.Logger
-	retries     int
-	minBackoff  time.Duration
-	maxBackoff  time.Duration
-	timeout     time.Duration
-	reserve     int
-	deadlineGap time.Duration
+	retries    int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	timeout    time.Duration
+	reserve    int
 
 	mu       sync.Mutex
-	rate     Rate
+	rate     run.Rate
 	server   *Server
 	requests int
 }
@@ -85,10 +91,6 @@ func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = 
 // WithReserve keeps n requests of every rate-limit window unused (default 0).
 func WithReserve(n int) Option { return func(c *Client) { c.reserve = n } }
 
-// WithDeadlineMargin sets how much time before the deadline the client stops starting waits
-// (default 5s): a wait that would end later returns *RateLimitError instead.
-func WithDeadlineMargin(d time.Duration) Option { return func(c *Client) { c.deadlineGap = d } }
-
 // New returns a client for the server at baseURL (e.g. https://social.example). token may be
 // empty for public endpoints.
 func New(baseURL, token string, opts ...Option) (*Client, error) {
@@ -97,16 +99,15 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("mastodon: invalid server URL %q", baseURL)
 	}
 	c := &Client{
-		base:        u,
-		token:       token,
-		hc:          &http.Client{},
-		clock:       clock.Real{},
-		log:         slog.New(slog.DiscardHandler),
-		retries:     3,
-		minBackoff:  time.Second,
-		maxBackoff:  30 * time.Second,
-		timeout:     30 * time.Second,
-		deadlineGap: 5 * time.Second,
+		base:       u,
+		token:      token,
+		hc:         &http.Client{},
+		clock:      clock.Real{},
+		log:        slog.New(slog.DiscardHandler),
+		retries:    3,
+		minBackoff: time.Second,
+		maxBackoff: 30 * time.Second,
+		timeout:    30 * time.Second,
 	}
 	for _, o := range opts {
 		o(c)
@@ -117,16 +118,8 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 // BaseURL returns the server's base URL.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-// Rate is the rate-limit state the server reported last.
-type Rate struct {
-	Known     bool
-	Limit     int
-	Remaining int
-	Reset     time.Time
-}
-
 // Rate returns the last rate-limit state seen.
-func (c *Client) Rate() Rate {
+func (c *Client) Rate() run.Rate {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rate
@@ -165,14 +158,51 @@ func StatusOf(err error) int {
 	return 0
 }
 
-// RateLimitError says the rate-limit budget is spent and waiting for its reset would pass the
-// caller's deadline. Nothing was sent for the request that returned it.
+// RateLimitError says the rate-limit budget is spent until Rate.Reset: either the client knew
+// it and sent nothing, or the server answered 429 (which did nothing). The request can be
+// repeated after the reset.
 type RateLimitError struct {
-	Reset time.Time
+	Rate run.Rate
+	// Throttled is set when the server answered 429.
+	Throttled bool
 }
 
 func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("rate limit exhausted until %s, past this run's deadline", e.Reset.UTC().Format(time.RFC3339))
+	what := "rate limit budget spent"
+	if e.Throttled {
+		what = "rate limited by the server (429)"
+	}
+	return fmt.Sprintf("%s until %s", what, e.Rate.Reset.UTC().Format(time.RFC3339))
+}
+
+// LimitedUntil returns when the window resets (run.Limited).
+func (e *RateLimitError) LimitedUntil() time.Time { return e.Rate.Reset }
+
+// RateLimit returns the *RateLimitError in err's chain.
+func RateLimit(err error) (*RateLimitError, bool) {
+	var rl *RateLimitError
+	ok := errors.As(err, &rl)
+	return rl, ok
+}
+
+// AmbiguousError says a request that changes something may or may not have taken effect: it
+// was sent, and then the answer was lost (a timeout, a reset connection) or was a 5xx. It is
+// not repeated blindly; the caller reads back what the server holds.
+type AmbiguousError struct {
+	Method, Path string
+	Err          error
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("%s %s: may or may not have taken effect: %v", e.Method, e.Path, e.Err)
+}
+
+func (e *AmbiguousError) Unwrap() error { return e.Err }
+
+// IsAmbiguous reports whether err is an *AmbiguousError.
+func IsAmbiguous(err error) bool {
+	var ae *AmbiguousError
+	return errors.As(err, &ae)
 }
 
 // IsRateLimited reports whether err is a *RateLimitError.
@@ -218,9 +248,9 @@ func (c *Client) do(ctx context.Context, r request, out any) (*response, error) 
 		target.RawQuery = r.query.Encode()
 	}
 
-	attempt, throttled := 0, 0
-	for {
-		if err := c.waitForBudget(ctx); err != nil {
+	safe := r.method != http.MethodPost // GET, PUT and DELETE may be repeated
+	for attempt := 0; ; attempt++ {
+		if err := c.checkBudget(); err != nil {
 			return nil, err
 		}
 		resp, body, err := c.send(ctx, r.method, target.String(), payload)
@@ -228,43 +258,26 @@ func (c *Client) do(ctx context.Context, r request, out any) (*response, error) 
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s %s: %w", r.method, p, ctx.Err())
 			}
-			if attempt >= c.retries {
-				return nil, fmt.Errorf("%s %s: giving up after %d attempts: %w", r.method, p, attempt+1, err)
+			if !safe && !neverSent(err) {
+				return nil, &AmbiguousError{Method: r.method, Path: p, Err: err}
 			}
-			if werr := c.backoff(ctx, attempt, r.method, p, err.Error()); werr != nil {
-				return nil, fmt.Errorf("%s %s: %w (retry abandoned: %v)", r.method, p, err, werr)
+			if werr := c.retry(ctx, attempt, r.method, p, err); werr != nil {
+				return nil, werr
 			}
-			attempt++
 			continue
 		}
 		c.observe(resp)
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
-			throttled++
-			reset := c.Rate().Reset
-			if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
-				reset = c.clock.Now().Add(time.Duration(secs) * time.Second) // GoToSocial's CPU throttler
-			}
-			if reset.IsZero() || !reset.After(c.clock.Now()) {
-				reset = c.clock.Now().Add(c.backoffFor(attempt))
-			}
-			if throttled > 3 {
-				return nil, &RateLimitError{Reset: reset}
-			}
-			c.log.Warn("rate limited by the server (429); waiting for the reset", "server", c.base.Host, "reset", reset)
-			if err := c.sleepUntil(ctx, reset); err != nil {
-				return nil, err
-			}
-			continue
+			return nil, &RateLimitError{Rate: c.throttled(resp, attempt), Throttled: true}
 		case resp.StatusCode >= 500:
 			apiErr := newAPIError(r.method, p, resp.StatusCode, body)
-			if attempt >= c.retries {
-				return nil, apiErr
+			if !safe {
+				return nil, &AmbiguousError{Method: r.method, Path: p, Err: apiErr}
 			}
-			if werr := c.backoff(ctx, attempt, r.method, p, apiErr.Error()); werr != nil {
-				return nil, fmt.Errorf("%w (retry abandoned: %v)", apiErr, werr)
+			if werr := c.retry(ctx, attempt, r.method, p, apiErr); werr != nil {
+				return nil, werr
 			}
-			attempt++
 			continue
 		case resp.StatusCode >= 300:
 			return &response{header: resp.Header, status: resp.StatusCode}, newAPIError(r.method, p, resp.StatusCode, body)
@@ -277,6 +290,46 @@ func (c *Client) do(ctx context.Context, r request, out any) (*response, error) 
 		}
 		return out2, nil
 	}
+}
+
+// retry waits before attempt+1, or returns the error to give up with.
+func (c *Client) retry(ctx context.Context, attempt int, method, path string, err error) error {
+	if attempt >= c.retries {
+		return fmt.Errorf("%s %s: giving up after %d attempts: %w", method, path, attempt+1, err)
+	}
+	if werr := c.backoff(ctx, attempt, method, path, err.Error()); werr != nil {
+		return fmt.Errorf("%s %s: %w (retry abandoned: %v)", method, path, err, werr)
+	}
+	return nil
+}
+
+// throttled returns the window a 429 answer names: the rate-limit headers, GoToSocial's
+// Retry-After, or a backoff when neither says.
+func (c *Client) throttled(resp *http.Response, attempt int) run.Rate {
+	now := c.clock.Now()
+	r := c.Rate()
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		r.Reset = now.Add(time.Duration(secs) * time.Second) // GoToSocial's CPU throttler
+	}
+	if r.Reset.IsZero() || !r.Reset.After(now) {
+		r.Reset = now.Add(c.backoffFor(attempt))
+	}
+	r.Known, r.Remaining = true, 0
+	c.mu.Lock()
+	c.rate = r
+	c.mu.Unlock()
+	return r
+}
+
+// neverSent reports transport failures that prove the request never reached the server:
+// the name did not resolve, or the connection was not made.
+func neverSent(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 func (c *Client) send(ctx context.Context, method, target string, payload []byte) (*http.Response, []byte, error) {
@@ -348,42 +401,18 @@ func (c *Client) observe(resp *http.Response) {
 	}
 	lim, _ := strconv.Atoi(h.Get("X-RateLimit-Limit"))
 	c.mu.Lock()
-	c.rate = Rate{Known: true, Limit: lim, Remaining: rem, Reset: reset}
+	c.rate = run.Rate{Known: true, Limit: lim, Remaining: rem, Reset: reset}
 	c.mu.Unlock()
 }
 
-// waitForBudget blocks until the rate-limit window has a request to spare, or returns a
-// *RateLimitError if that would pass the deadline.
-func (c *Client) waitForBudget(ctx context.Context) error {
+// checkBudget returns a *RateLimitError, without sending anything, when the last answer
+// said the window is spent (keeping WithReserve requests unused) and it has not reset yet.
+func (c *Client) checkBudget() error {
 	r := c.Rate()
-	if !r.Known || r.Remaining > c.reserve {
-		return nil
+	if r.Spent(c.clock.Now(), c.reserve+1) {
+		return &RateLimitError{Rate: r}
 	}
-	now := c.clock.Now()
-	if !r.Reset.After(now) {
-		return nil // the window has rolled over
-	}
-	if err := c.sleepUntil(ctx, r.Reset); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	if c.rate.Reset.Equal(r.Reset) {
-		c.rate.Remaining = max(c.rate.Limit, c.reserve+1) // a new window; the next answer corrects it
-	}
-	c.mu.Unlock()
 	return nil
-}
-
-// sleepUntil waits until t (plus a second of slack for clock skew) unless the deadline does
-// not allow it.
-func (c *Client) sleepUntil(ctx context.Context, t time.Time) error {
-	t = t.Add(time.Second)
-	wait := t.Sub(c.clock.Now())
-	if left, ok := clock.Remaining(ctx, c.clock); ok && wait > left-c.deadlineGap {
-		return &RateLimitError{Reset: t}
-	}
-	c.log.Info("waiting for the rate-limit window to reset", "server", c.base.Host, "wait", wait.Round(time.Second).String())
-	return c.clock.Sleep(ctx, wait)
 }
 
 func (c *Client) backoffFor(attempt int) time.Duration {
@@ -396,7 +425,7 @@ func (c *Client) backoffFor(attempt int) time.Duration {
 
 func (c *Client) backoff(ctx context.Context, attempt int, method, path, why string) error {
 	d := c.backoffFor(attempt)
-	if left, ok := clock.Remaining(ctx, c.clock); ok && d > left-c.deadlineGap {
+	if left, ok := clock.Remaining(ctx, c.clock); ok && d > left {
 		return errors.New("no time left before the deadline")
 	}
 	c.log.Warn("request failed; retrying", "server", c.base.Host, "method", method, "path", path, "error", why, "retry_in", d.String())

@@ -2,62 +2,84 @@ package setup
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/pubsubmsg"
+	"github.com/fediops/fediops/shared/run"
 )
 
 // MaxEventAge is how old a delivered event may be before it is dropped: Pub/Sub retries for
 // up to 24 hours, and acting on a day-old schedule tick helps nobody (the next tick comes).
 const MaxEventAge = time.Hour
 
-// PermanentError marks a failure that retrying cannot fix (bad configuration, unknown
-// instance): the event is acknowledged after logging it at ERROR.
-type PermanentError struct{ Err error }
+// DefaultTimeout is the timeout assumed when FEDIOPS_TIMEOUT is not set: the platform's own
+// default for a function deployed without --timeout.
+const DefaultTimeout = time.Minute
 
-func (e *PermanentError) Error() string { return e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
-
-// Permanent wraps err as a *PermanentError.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &PermanentError{Err: err}
-}
+// SectionCheck validates one function's section of the configuration.
+type SectionCheck func(*config.Config) error
 
 // Invocation is how a CloudEvent function finds its surroundings; tests replace the fields.
 type Invocation struct {
 	Getenv    func(string) string
 	LogOutput io.Writer
-	// DefaultTimeout is the logical deadline when the context has none (default 9 minutes,
-	// the event-function maximum; CLOUD_RUN_TIMEOUT_SECONDS overrides it).
-	DefaultTimeout time.Duration
+	// Sections validate the configuration's sections by name ("triage", "blocklist",
+	// "backup"): a function runs with problems in the others' sections, logging a WARNING.
+	Sections map[string]SectionCheck
 	// Customize, if set, adjusts the environment before the job runs (tests).
 	Customize func(*Env)
 }
 
 // Process returns the Invocation for a real process: os.Getenv, and os.Stdout as it is when
 // the event arrives.
-func Process() Invocation { return Invocation{Getenv: os.Getenv} }
+func Process(sections map[string]SectionCheck) Invocation {
+	return Invocation{Getenv: os.Getenv, Sections: sections}
+}
+
+// Timeout returns the function's timeout from FEDIOPS_TIMEOUT (a duration such as "240s",
+// or seconds), which the deployment sets to the same value as --timeout.
+func Timeout(getenv func(string) string) (time.Duration, error) {
+	v := getenv("FEDIOPS_TIMEOUT")
+	if v == "" {
+		return DefaultTimeout, fmt.Errorf("FEDIOPS_TIMEOUT is not set; assuming the platform default of %s (set it to the function's --timeout)", DefaultTimeout)
+	}
+	d, err := time.ParseDuration(v)
+	if secs, serr := strconv.Atoi(v); serr == nil {
+		d, err = time.Duration(secs)*time.Second, nil
+	}
+	if err != nil {
+		return DefaultTimeout, fmt.Errorf("FEDIOPS_TIMEOUT %q is not a duration; assuming %s", v, DefaultTimeout)
+	}
+	if d <= 0 {
+		return DefaultTimeout, fmt.Errorf("FEDIOPS_TIMEOUT %q must be positive; assuming %s", v, DefaultTimeout)
+	}
+	return d, nil
+}
 
 // Invoke runs a CloudEvent function: it decodes the Pub/Sub options into opts, opens the
-// environment, and calls run. Invalid messages, stale events and permanent errors are logged
-// at ERROR and acknowledged (nil); transient errors are returned so Pub/Sub redelivers.
-func (inv Invocation) Invoke(ctx context.Context, e event.Event, function string, opts any, run func(ctx context.Context, env *Env) error) error {
+// environment, warns about problems in the sections other functions own, and calls fn with a
+// deadline of the function's timeout minus a margin. Invalid messages, stale events and
+// permanent failures are logged at ERROR and acknowledged (nil); transient failures are
+// returned so Pub/Sub redelivers the event.
+func (inv Invocation) Invoke(ctx context.Context, e event.Event, function, section string, opts any, fn func(ctx context.Context, env *Env) error) error {
 	if inv.Getenv == nil {
 		inv.Getenv = os.Getenv
 	}
 	if inv.LogOutput == nil {
 		inv.LogOutput = os.Stdout
 	}
-	env, openErr := Open(ctx, ParamsFromEnv(inv.Getenv, inv.LogOutput))
+	p := ParamsFromEnv(inv.Getenv, inv.LogOutput)
+	p.Deployed = true
+	env, openErr := Open(ctx, p)
 	defer env.Close()
 	log := env.Log.With("function", function, "event_id", e.ID())
 
@@ -70,30 +92,45 @@ func (inv Invocation) Invoke(ctx context.Context, e event.Event, function string
 		return nil
 	}
 	if openErr != nil {
-		log.Error("cannot start: "+openErr.Error(), "error", openErr.Error())
-		return nil
+		return inv.outcome(log, "cannot start", openErr)
 	}
+	inv.warnOthers(env, log, section)
 	if inv.Customize != nil {
 		inv.Customize(env)
 	}
 	env.Log = log
-	timeout := inv.DefaultTimeout
-	if s, err := strconv.Atoi(inv.Getenv("CLOUD_RUN_TIMEOUT_SECONDS")); err == nil && s > 0 {
-		timeout = time.Duration(s) * time.Second
+	timeout, terr := Timeout(inv.Getenv)
+	if terr != nil {
+		log.Warn(terr.Error())
 	}
-	if timeout == 0 {
-		timeout = 9 * time.Minute
-	}
-	err := run(Deadline(ctx, env.Clock, timeout), env)
-	var pe *PermanentError
+	return inv.outcome(log, "run failed", fn(run.WithTimeout(ctx, env.Clock, timeout), env))
+}
+
+// outcome maps a failure to the acknowledgement: permanent ones are logged and acknowledged,
+// transient ones returned for a redelivery.
+func (inv Invocation) outcome(log interface {
+	Error(string, ...any)
+}, what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &pe):
-		log.Error(err.Error(), "error", err.Error())
+	case run.IsPermanent(err):
+		log.Error(what+" (acknowledged; a retry cannot fix this): "+err.Error(), "error", err.Error(), "class", run.Permanent.String())
 		return nil
 	default:
-		log.Error("run failed; Pub/Sub will redeliver the event: "+err.Error(), "error", err.Error())
+		log.Error(what+"; Pub/Sub will redeliver the event: "+err.Error(), "error", err.Error(), "class", run.Transient.String())
 		return err
+	}
+}
+
+// warnOthers logs one WARNING per section of another function that has problems.
+func (inv Invocation) warnOthers(env *Env, log interface{ Warn(string, ...any) }, own string) {
+	for _, name := range slices.Sorted(maps.Keys(inv.Sections)) {
+		if name == own || inv.Sections[name] == nil {
+			continue
+		}
+		if err := inv.Sections[name](env.Config); err != nil {
+			log.Warn(fmt.Sprintf("[%s] has problems; this function does not use it and runs anyway: %v", name, err), "section", name)
+		}
 	}
 }

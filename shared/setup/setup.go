@@ -5,6 +5,7 @@
 // Environment variables:
 //
 //	FEDIOPS_CONFIG                  configuration location: a path, file:///path or gs://bucket/object
+//	FEDIOPS_TIMEOUT                 the function's timeout, as deployed (--timeout); runs end before it
 //	FEDIOPS_LOG_LEVEL               debug, info (default), warning or error
 //	FEDIOPS_STORAGE_ENDPOINT        Cloud Storage JSON API endpoint (tests: fake-gcs-server)
 //	FEDIOPS_SECRETMANAGER_ENDPOINT  Secret Manager gRPC endpoint host:port (tests: the fake)
@@ -31,6 +32,7 @@ import (
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/secrets"
 )
 
@@ -48,6 +50,9 @@ type Env struct {
 	ClientOptions []mastodon.Option
 	// Getenv reads the process environment (FediBlockHole-style token variables).
 	Getenv func(string) string
+	// Deployed is set for the Cloud Functions (not the CLI): literal tokens in the
+	// configuration are refused there, since every function's account can read it.
+	Deployed bool
 
 	storageEndpoint string
 	storageOnce     sync.Once
@@ -65,6 +70,7 @@ type Params struct {
 	LogOutput             io.Writer
 	Clock                 clock.Clock
 	Getenv                func(string) string
+	Deployed              bool
 }
 
 // ParamsFromEnv reads the FEDIOPS_* variables.
@@ -101,7 +107,7 @@ func NewLogger(w io.Writer, level string, r *logging.Redactor) (*slog.Logger, er
 // Open fails (env.Log is set first), so callers can report the failure.
 func Open(ctx context.Context, p Params) (*Env, error) {
 	red := logging.NewRedactor()
-	e := &Env{Redactor: red, Clock: p.Clock, HTTPClient: &http.Client{}, storageEndpoint: p.StorageEndpoint, Getenv: p.Getenv}
+	e := &Env{Redactor: red, Clock: p.Clock, HTTPClient: &http.Client{}, storageEndpoint: p.StorageEndpoint, Getenv: p.Getenv, Deployed: p.Deployed}
 	if e.Getenv == nil {
 		e.Getenv = os.Getenv
 	}
@@ -129,7 +135,7 @@ func Open(ctx context.Context, p Params) (*Env, error) {
 	)
 	cfg, err := config.Load(ctx, p.ConfigLocation, e.readGS)
 	if err != nil {
-		return e, err
+		return e, classifyLoad(err)
 	}
 	e.Config = cfg
 	store, err := archive.Open(ctx, cfg.Archive.URL, e.StorageClient)
@@ -138,6 +144,22 @@ func Open(ctx context.Context, p Params) (*Env, error) {
 	}
 	e.Store = store
 	return e, nil
+}
+
+// classifyLoad marks configuration errors: an invalid file or a missing one needs a person;
+// a read that failed for any other reason (Cloud Storage 5xx, a timeout) is classified by its
+// cause, so that an outage leads to a redelivery rather than a dropped run.
+func classifyLoad(err error) error {
+	var re *config.ReadError
+	switch {
+	case errors.As(err, &re) && errors.Is(re.Err, os.ErrNotExist):
+		return run.MarkPermanent(err)
+	case errors.As(err, &re) && errors.Is(re.Err, storage.ErrObjectNotExist):
+		return run.MarkPermanent(err)
+	case errors.As(err, &re):
+		return err
+	}
+	return run.MarkPermanent(err)
 }
 
 // LoadConfig loads only the configuration named by p (no archive, no secrets).
@@ -210,12 +232,3 @@ func RunID(now time.Time) string {
 	return now.UTC().Format("150405") + "-" + hex.EncodeToString(b)
 }
 
-// Deadline returns the context to run a job under: ctx itself if it has a deadline (the
-// Functions Framework sets one from CLOUD_RUN_TIMEOUT_SECONDS), else a logical deadline
-// timeout after now, so rate-limit waits stop in time.
-func Deadline(ctx context.Context, c clock.Clock, timeout time.Duration) context.Context {
-	if _, ok := clock.Deadline(ctx); ok {
-		return ctx
-	}
-	return clock.WithDeadline(ctx, c.Now().Add(timeout))
-}

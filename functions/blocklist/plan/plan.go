@@ -111,6 +111,7 @@ const (
 	SkipUnsupportedSev  = "unsupported_severity"    // the server cannot silence or noop
 	SkipUnsupportedUpd  = "unsupported_update"      // the server cannot update a block
 	SkipAllowlisted     = "allowlisted"
+	SkipSourceUnread    = "source_unavailable" // retracted, but a source that listed it could not be read
 )
 
 // Skip is an entry the plan leaves alone, with why.
@@ -161,6 +162,13 @@ type Options struct {
 	Caps                Capabilities
 	// Allowed reports whether a domain is allowlisted (never blocked).
 	Allowed func(domain string) bool
+	// Unread names the sources that could not be read this run (no fresh copy and no last good
+	// one). A block is retracted only when every source that listed it was read: a failed
+	// input never widens what is removed.
+	Unread map[string]bool
+	// Only limits the removals considered to these domains (nil: all). It is how approved
+	// work is planned again: only the domains it covers may change.
+	Only map[string]bool
 }
 
 // DefaultMarker is the default ownership marker.
@@ -291,26 +299,32 @@ func Compute(current []Existing, desired []Desired, state map[string]Owned, o Op
 	}
 
 	for _, e := range current {
-		if wanted[e.Domain] || !owned(e) {
+		if wanted[e.Domain] || !owned(e) || (o.Only != nil && !o.Only[e.Domain]) {
 			continue
 		}
-		from := e.Fields
-		switch {
-		case allowed(e.Domain):
-			p.Actions = append(p.Actions, Action{Kind: Remove, Domain: e.Domain, ID: e.ID, From: &from, Reason: "the domain is allowlisted"})
-		case o.RemoveRetracted:
-			if s, ok := state[e.Domain]; ok && s.ID == e.ID && o.diff(s.Applied, e.Fields) != nil {
-				p.skip(e.Domain, SkipAdminModified, "retracted by the lists, but changed by an admin since fediops applied it")
-				continue
-			}
-			p.Actions = append(p.Actions, Action{Kind: Remove, Domain: e.Domain, ID: e.ID, From: &from, Reason: "retracted: no source lists it any more"})
-		}
+		p.planRemoval(e, state, o, allowed(e.Domain))
 	}
 	slices.SortStableFunc(p.Actions, func(a, b Action) int {
 		return cmp.Or(cmp.Compare(kindOrder(a.Kind), kindOrder(b.Kind)), strings.Compare(a.Domain, b.Domain))
 	})
 	slices.SortStableFunc(p.Skipped, func(a, b Skip) int { return strings.Compare(a.Domain, b.Domain) })
 	return p
+}
+
+func (p *Plan) planRemoval(e Existing, state map[string]Owned, o Options, allowlisted bool) {
+	from := e.Fields
+	s, recorded := state[e.Domain]
+	switch {
+	case allowlisted:
+		p.Actions = append(p.Actions, Action{Kind: Remove, Domain: e.Domain, ID: e.ID, From: &from, Reason: "the domain is allowlisted"})
+	case !o.RemoveRetracted:
+	case recorded && s.ID == e.ID && o.diff(s.Applied, e.Fields) != nil:
+		p.skip(e.Domain, SkipAdminModified, "retracted by the lists, but changed by an admin since fediops applied it")
+	case len(o.Unread) > 0 && (len(s.Sources) == 0 || slices.ContainsFunc(s.Sources, func(src string) bool { return o.Unread[src] })):
+		p.skip(e.Domain, SkipSourceUnread, "no longer in the lists read, but a source that listed it could not be read; kept until it can")
+	default:
+		p.Actions = append(p.Actions, Action{Kind: Remove, Domain: e.Domain, ID: e.ID, From: &from, Reason: "retracted: no source lists it any more"})
+	}
 }
 
 // Removals first (they can only make room), then updates, then creates.

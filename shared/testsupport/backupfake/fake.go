@@ -35,7 +35,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/fediops/fediops/shared/config"
 )
 
 // Fault makes one API call fail in a chosen way.
@@ -226,24 +225,34 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
-// Config returns a [backup] configuration pointing at the fake servers and listing every
-// resource of the Env as a target. Thresholds are left at their defaults.
-func (s *Server) Config() config.Backup {
+// Config returns a [backup] table (for a TOML encoder) pointing at the fake servers and
+// listing every resource of the Env as a target. Thresholds are left at their defaults.
+func (s *Server) Config() map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := config.Backup{
-		SQLAdminEndpoint:  s.SQLAdmin.URL,
-		StorageEndpoint:   s.Storage.URL,
-		GKEBackupEndpoint: s.GKEBackup.URL,
+	b := map[string]any{
+		"sqladmin_endpoint":  s.SQLAdmin.URL,
+		"storage_endpoint":   s.Storage.URL,
+		"gkebackup_endpoint": s.GKEBackup.URL,
 	}
+	var sql, buckets, gke []map[string]string
 	for _, i := range s.env.SQL {
-		b.CloudSQL = append(b.CloudSQL, config.BackupCloudSQL{Project: i.Project, Instance: i.Instance})
+		sql = append(sql, map[string]string{"project": i.Project, "instance": i.Instance})
 	}
 	for _, bk := range s.env.Buckets {
-		b.Buckets = append(b.Buckets, config.BackupBucket{Name: bk.Name})
+		buckets = append(buckets, map[string]string{"name": bk.Name})
 	}
 	for _, p := range s.env.GKE {
-		b.GKE = append(b.GKE, config.BackupGKE{Project: p.Project, Location: p.Location, Plan: p.Plan})
+		gke = append(gke, map[string]string{"project": p.Project, "location": p.Location, "plan": p.Plan})
+	}
+	if sql != nil {
+		b["cloudsql"] = sql
+	}
+	if buckets != nil {
+		b["bucket"] = buckets
+	}
+	if gke != nil {
+		b["gke"] = gke
 	}
 	return b
 }

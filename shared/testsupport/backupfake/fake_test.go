@@ -214,12 +214,15 @@ func TestUnknownResourcesAndRoutes(t *testing.T) {
 func TestConfigAndRequests(t *testing.T) {
 	s := start(t, backupfake.Broken(now))
 	cfg := s.Config()
-	if cfg.SQLAdminEndpoint != s.SQLAdmin.URL || cfg.StorageEndpoint != s.Storage.URL || cfg.GKEBackupEndpoint != s.GKEBackup.URL {
+	if cfg["sqladmin_endpoint"] != s.SQLAdmin.URL || cfg["storage_endpoint"] != s.Storage.URL || cfg["gkebackup_endpoint"] != s.GKEBackup.URL {
 		t.Errorf("endpoints %+v", cfg)
 	}
-	if len(cfg.CloudSQL) != 1 || cfg.CloudSQL[0].Project != backupfake.BrokenProject ||
-		len(cfg.Buckets) != 2 || cfg.Buckets[1].Name != backupfake.ForbiddenBucket ||
-		len(cfg.GKE) != 1 || cfg.GKE[0].Plan != backupfake.SamplePlan {
+	sql, _ := cfg["cloudsql"].([]map[string]string)
+	buckets, _ := cfg["bucket"].([]map[string]string)
+	gke, _ := cfg["gke"].([]map[string]string)
+	if len(sql) != 1 || sql[0]["project"] != backupfake.BrokenProject ||
+		len(buckets) != 2 || buckets[1]["name"] != backupfake.ForbiddenBucket ||
+		len(gke) != 1 || gke[0]["plan"] != backupfake.SamplePlan {
 		t.Errorf("targets %+v", cfg)
 	}
 	get(t, s.Storage.URL+"/storage/v1/b/x?projection=full")

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -34,16 +36,19 @@ func (e *Error) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// report collects problems under a key prefix. Section validators receive one: they call
+// Report collects problems under a key prefix. Section validators receive one: they call
 // Add("mergeplan", "must be max or min") and the problem is recorded as "blocklist.mergeplan".
-type report struct {
+type Report struct {
 	file     string
 	prefix   string
 	problems *[]Problem
 }
 
+// NewReport returns an empty report for a file.
+func NewReport(file string) Report { return Report{file: file, problems: new([]Problem)} }
+
 // Add records a problem with key (relative to the report's prefix).
-func (r report) Add(key, format string, args ...any) {
+func (r Report) Add(key, format string, args ...any) {
 	k := key
 	if r.prefix != "" && key != "" {
 		k = r.prefix + "." + key
@@ -54,10 +59,31 @@ func (r report) Add(key, format string, args ...any) {
 }
 
 // Sub returns a report for a nested key, e.g. r.Sub("blocklist_url_sources[2]").
-func (r report) Sub(key string) report {
+func (r Report) Sub(key string) Report {
 	k := key
 	if r.prefix != "" {
 		k = r.prefix + "." + key
 	}
-	return report{file: r.file, prefix: k, problems: r.problems}
+	return Report{file: r.file, prefix: k, problems: r.problems}
+}
+
+// Merge adds the problems of err (a *Error) to r; any other error becomes one problem.
+func (r Report) Merge(err error) {
+	if err == nil {
+		return
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		*r.problems = append(*r.problems, ce.Problems...)
+		return
+	}
+	*r.problems = append(*r.problems, Problem{File: r.file, Key: r.prefix, Msg: err.Error()})
+}
+
+// Err returns the problems as an *Error, or nil if there are none.
+func (r Report) Err() error {
+	if len(*r.problems) == 0 {
+		return nil
+	}
+	return &Error{Problems: slices.Clone(*r.problems)}
 }

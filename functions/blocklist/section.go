@@ -1,4 +1,4 @@
-package config
+package blocklist
 
 import (
 	"fmt"
@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/domain"
 	"github.com/fediops/fediops/shared/secrets"
 )
 
-// Blocklist is the [blocklist] table. Its keys are FediBlockHole's, so a FediBlockHole
+// Section is the [blocklist] table. Its keys are FediBlockHole's, so a FediBlockHole
 // configuration file (whose keys are at the top level) loads unchanged; the keys after the
 // FediBlockHole block are fediops' own.
 //
@@ -27,11 +28,11 @@ import (
 //	mergeplan = "max"
 //	import_fields = ["public_comment", "reject_media", "reject_reports", "obfuscate"]
 //	destinations = ["main"]        # [[instance]] names; or tables with per-destination options
-type Blocklist struct {
+type Section struct {
 	// FediBlockHole keys.
-	URLSources             []URLSource       `toml:"blocklist_url_sources"`
-	InstanceSources        []InstanceSource  `toml:"blocklist_instance_sources"`
-	AllowlistURLSources    []URLSource       `toml:"allowlist_url_sources"`
+	URLSources             []URLSourceSpec       `toml:"blocklist_url_sources"`
+	InstanceSources        []InstanceSourceSpec  `toml:"blocklist_instance_sources"`
+	AllowlistURLSources    []URLSourceSpec       `toml:"allowlist_url_sources"`
 	InstanceDestinations   []FBHDestination  `toml:"blocklist_instance_destinations"`
 	SaveIntermediate       bool              `toml:"save_intermediate"`
 	Savedir                string            `toml:"savedir"`
@@ -52,8 +53,8 @@ type Blocklist struct {
 	AllowlistSubdomains *bool    `toml:"allowlist_subdomains"` // default true
 	MaxSourceShrink     *float64 `toml:"max_source_shrink"`    // percent, default 50
 	MaxSourceBytes      int64    `toml:"max_source_bytes"`     // default 50 MiB
-	RequestTimeout      Duration `toml:"request_timeout"`      // per fetch, default 30s
-	LeaseTTL            Duration `toml:"lease_ttl"`            // default 15m
+	RequestTimeout      config.Duration `toml:"request_timeout"`      // per fetch, default 30s
+	LeaseTTL            config.Duration `toml:"lease_ttl"`            // default 15m
 	SyncOptions
 }
 
@@ -70,8 +71,8 @@ type SyncOptions struct {
 	Marker              *string  `toml:"marker"`
 }
 
-// URLSource is an entry of blocklist_url_sources or allowlist_url_sources.
-type URLSource struct {
+// URLSourceSpec is an entry of blocklist_url_sources or allowlist_url_sources.
+type URLSourceSpec struct {
 	URL          string   `toml:"url"` // https://, http:// (loopback), file://, gs://
 	Format       string   `toml:"format"`
 	MaxSeverity  string   `toml:"max_severity"`
@@ -83,8 +84,8 @@ type URLSource struct {
 	SignatureURL string `toml:"signature_url"`
 }
 
-// InstanceSource is an entry of blocklist_instance_sources.
-type InstanceSource struct {
+// InstanceSourceSpec is an entry of blocklist_instance_sources.
+type InstanceSourceSpec struct {
 	Domain       string   `toml:"domain"`
 	Token        string   `toml:"token"` // a secret reference, or (FediBlockHole style) the token itself
 	TokenEnvVar  string   `toml:"token_env_var"`
@@ -215,7 +216,7 @@ const (
 
 // EffectiveSync is the sync configuration of one destination, defaults applied.
 type EffectiveSync struct {
-	Instance            Instance
+	Instance            config.Instance
 	DryRun              bool
 	AdoptOrphans        bool
 	RemoveRetracted     bool
@@ -246,16 +247,15 @@ func or[T any](p *T, def T) T {
 	return *p
 }
 
-// BlocklistDestinations returns every destination with its effective options: the
+// DestinationsOf returns every destination with its effective options: the
 // [[instance]]s named in destinations, then FediBlockHole's blocklist_instance_destinations.
 // With no_push_instance there are none.
-func (c *Config) BlocklistDestinations() []EffectiveSync {
-	b := c.Blocklist
+func (b *Section) DestinationsOf(c *config.Config) []EffectiveSync {
 	if b.NoPushInstance {
 		return nil
 	}
 	var out []EffectiveSync
-	mk := func(inst Instance, o SyncOptions, importFields *[]string) EffectiveSync {
+	mk := func(inst config.Instance, o SyncOptions, importFields *[]string) EffectiveSync {
 		g := b.SyncOptions
 		fields := b.ImportFields
 		if importFields != nil {
@@ -283,7 +283,7 @@ func (c *Config) BlocklistDestinations() []EffectiveSync {
 	}
 	for _, d := range b.InstanceDestinations {
 		scheme := or(nonEmpty(d.Scheme), "https")
-		inst := Instance{Name: fbhName(d.Domain), URL: scheme + "://" + d.Domain, Token: d.Token, RequestTimeout: Duration{DefaultRequestTimeout}}
+		inst := config.Instance{Name: fbhName(d.Domain), URL: scheme + "://" + d.Domain, Token: d.Token, RequestTimeout: config.Duration{Duration: config.DefaultRequestTimeout}}
 		o := SyncOptions{}
 		if d.MaxFollowedSeverity != "" {
 			o.MaxFollowedSeverity = &d.MaxFollowedSeverity
@@ -318,7 +318,7 @@ func FBHTokenEnvVar(d string) string {
 }
 
 // SourceName returns a source's name: its own, else one derived from the URL.
-func (s URLSource) SourceName() string {
+func (s URLSourceSpec) SourceName() string {
 	if s.Name != "" {
 		return s.Name
 	}
@@ -346,7 +346,7 @@ func NameFromURL(raw string) string {
 }
 
 // SourceName returns the name of an instance source.
-func (s InstanceSource) SourceName() string {
+func (s InstanceSourceSpec) SourceName() string {
 	if s.Name != "" {
 		return s.Name
 	}
@@ -360,16 +360,16 @@ var (
 	sourceSchms = []string{"https", "http", "file", "gs"}
 )
 
-func (b *Blocklist) check(r report, instanceNames map[string]bool) {
+func (b *Section) check(r config.Report, instanceNames map[string]bool) {
 	names := map[string]bool{}
-	checkURL := func(sr report, s URLSource) {
+	checkURL := func(sr config.Report, s URLSourceSpec) {
 		u, err := url.Parse(s.URL)
 		switch {
 		case s.URL == "":
 			sr.Add("url", "is required")
 		case err != nil || !slices.Contains(sourceSchms, u.Scheme):
 			sr.Add("url", "%q: use https://, file://, gs:// (or http:// on loopback)", s.URL)
-		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+		case u.Scheme == "http" && !config.LoopbackHost(u.Hostname()):
 			sr.Add("url", "%q: plain http is only allowed on loopback; lists can be tampered with in transit", s.URL)
 		case u.Scheme == "file" && !strings.HasPrefix(u.Path, "/"):
 			sr.Add("url", "%q: file URLs must be absolute (file:///path)", s.URL)
@@ -466,22 +466,22 @@ func (b *Blocklist) check(r report, instanceNames map[string]bool) {
 	}
 }
 
-func checkSync(r report, o SyncOptions) {
+func checkSync(r config.Report, o SyncOptions) {
 	if o.MaxFollowedSeverity != nil && !slices.Contains(severities, *o.MaxFollowedSeverity) {
 		r.Add("max_followed_severity", "%q: use noop, silence or suspend", *o.MaxFollowedSeverity)
 	}
 	if o.MaxRemovals != nil && *o.MaxRemovals < 0 {
 		r.Add("max_removals", "must not be negative")
 	}
-	if o.MaxChangePct != nil && (*o.MaxChangePct < 0 || *o.MaxChangePct > 100) {
-		r.Add("max_change_pct", "must be a percentage between 0 and 100")
+	if o.MaxChangePct != nil && *o.MaxChangePct < 0 {
+		r.Add("max_change_pct", "must not be negative (it is a percentage of the instance's blocks and may exceed 100)")
 	}
 	if o.Marker != nil && len(strings.TrimSpace(*o.Marker)) < 3 {
 		r.Add("marker", "must be at least 3 characters: it is how fediops recognises its own blocks")
 	}
 }
 
-func checkFields(r report, key string, fields []string) {
+func checkFields(r config.Report, key string, fields []string) {
 	for _, f := range fields {
 		if f == "domain" || f == "severity" {
 			continue // always imported; FediBlockHole tolerates them being named
@@ -492,7 +492,7 @@ func checkFields(r report, key string, fields []string) {
 	}
 }
 
-func checkDomainKey(r report, key, d string) {
+func checkDomainKey(r config.Report, key, d string) {
 	if d == "" {
 		r.Add(key, "is required")
 		return
@@ -502,11 +502,11 @@ func checkDomainKey(r report, key, d string) {
 	}
 }
 
-func checkScheme(r report, scheme, d string) {
+func checkScheme(r config.Report, scheme, d string) {
 	switch scheme {
 	case "", "https":
 	case "http":
-		if !loopbackHost(strings.Split(d, ":")[0]) {
+		if !config.LoopbackHost(strings.Split(d, ":")[0]) {
 			r.Add("scheme", "plain http is only allowed on loopback")
 		}
 	default:
@@ -516,11 +516,54 @@ func checkScheme(r report, scheme, d string) {
 
 // checkToken accepts a secret reference or, as FediBlockHole does, a literal token; a
 // malformed reference is reported.
-func checkToken(r report, tok string) {
+func checkToken(r config.Report, tok string) {
 	if tok == "" {
 		return
 	}
 	if _, err := secrets.ParseRef(tok); err != nil && strings.Contains(tok, "://") {
 		r.Add("token", "%v", err)
+	}
+}
+
+// LoadSection decodes the [blocklist] table (or a FediBlockHole file's top level), applies
+// its defaults and validates it against the configured instances.
+func LoadSection(c *config.Config) (*Section, error) {
+	var s Section
+	if err := c.Section("blocklist", &s); err != nil {
+		return nil, err
+	}
+	s.applyDefaults()
+	r := c.Report()
+	br := r.Sub("blocklist")
+	if c.FediBlockHole {
+		br = r
+	}
+	names := map[string]bool{}
+	for _, n := range c.InstanceNames() {
+		names[n] = true
+	}
+	s.check(br, names)
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// CheckConfig validates the blocklist section of c (for the other functions' warnings and
+// the CLI's list of problems).
+func CheckConfig(c *config.Config) error {
+	_, err := LoadSection(c)
+	return err
+}
+
+func (b *Section) applyDefaults() {
+	if b.RequestTimeout.Duration == 0 {
+		b.RequestTimeout.Duration = config.DefaultRequestTimeout
+	}
+	if b.LeaseTTL.Duration == 0 {
+		b.LeaseTTL.Duration = DefaultBlocklistLease
+	}
+	if b.MaxSourceBytes == 0 {
+		b.MaxSourceBytes = DefaultMaxSourceBytes
 	}
 }

@@ -1,48 +1,16 @@
-package config
+package backupaudit
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fediops/fediops/shared/config"
 )
 
-// Duration is a time.Duration that reads from a TOML string such as "26h" or "15m"
-// (time.ParseDuration syntax), or a whole number of days such as "7d".
-type Duration struct {
-	time.Duration
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(text []byte) error {
-	s := strings.TrimSpace(string(text))
-	if s == "" {
-		d.Duration = 0
-		return nil
-	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if days, err := strconv.Atoi(n); err == nil && days >= 0 && days <= 3650 {
-			d.Duration = time.Duration(days) * 24 * time.Hour
-			return nil
-		}
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("invalid duration %q (use e.g. \"26h\", \"15m\", \"90s\" or \"7d\"): %w", s, err)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) {
-	return []byte(d.Duration.String()), nil
-}
-
-// Backup is the [backup] table: what the backup audit looks at, where the Google APIs live
+// Section is the [backup] table: what the backup audit looks at, where the Google APIs live
 // and the thresholds it applies. Every threshold left out (or 0) keeps its default.
 //
 //	[backup]
@@ -71,7 +39,7 @@ func (d Duration) MarshalText() ([]byte, error) {
 //	project = "my-project"
 //	location = "europe-west1"
 //	plan = "mastodon-nightly"
-type Backup struct {
+type Section struct {
 	// SQLAdminEndpoint, StorageEndpoint and GKEBackupEndpoint are HTTP/JSON base URLs that
 	// replace the public Google endpoints (tests, private endpoints). An http:// URL is only
 	// accepted on a loopback host, and is then used without authentication.
@@ -79,37 +47,37 @@ type Backup struct {
 	StorageEndpoint   string `toml:"storage_endpoint"`
 	GKEBackupEndpoint string `toml:"gkebackup_endpoint"`
 	// RequestTimeout bounds every single API request (default 30s).
-	RequestTimeout Duration `toml:"request_timeout"`
+	RequestTimeout config.Duration `toml:"request_timeout"`
 
-	CloudSQL []BackupCloudSQL `toml:"cloudsql"`
-	Buckets  []BackupBucket   `toml:"bucket"`
-	GKE      []BackupGKE      `toml:"gke"`
+	CloudSQL []CloudSQLEntry `toml:"cloudsql"`
+	Buckets  []BucketEntry   `toml:"bucket"`
+	GKE      []GKEEntry      `toml:"gke"`
 
 	// Threshold overrides; 0 means "use the default".
-	MinRetainedBackups  int      `toml:"min_retained_backups"`   // default 7
-	MinLogRetentionDays int      `toml:"min_log_retention_days"` // default 7
-	MaxBackupAge        Duration `toml:"max_backup_age"`         // default 26h
-	MaxRecoveryPointAge Duration `toml:"max_recovery_point_age"` // default 15m
-	FailedWindow        Duration `toml:"failed_window"`          // default 168h
-	MinSoftDeleteDays   int      `toml:"min_soft_delete_days"`   // default 7
-	MinGKERetentionDays int      `toml:"min_gke_retention_days"` // default 7
-	MaxGrowthPct        float64  `toml:"max_growth_pct"`         // default 50
-	GrowthWindow        int      `toml:"growth_window"`          // default 7 (backups)
+	MinRetainedBackups  int             `toml:"min_retained_backups"`   // default 7
+	MinLogRetentionDays int             `toml:"min_log_retention_days"` // default 7
+	MaxBackupAge        config.Duration `toml:"max_backup_age"`         // default 26h
+	MaxRecoveryPointAge config.Duration `toml:"max_recovery_point_age"` // default 15m
+	FailedWindow        config.Duration `toml:"failed_window"`          // default 168h
+	MinSoftDeleteDays   int             `toml:"min_soft_delete_days"`   // default 7
+	MinGKERetentionDays int             `toml:"min_gke_retention_days"` // default 7
+	MaxGrowthPct        float64         `toml:"max_growth_pct"`         // default 50
+	GrowthWindow        int             `toml:"growth_window"`          // default 7 (backups)
 }
 
-// BackupCloudSQL is one [[backup.cloudsql]] entry: a Cloud SQL instance to audit.
-type BackupCloudSQL struct {
+// CloudSQLEntry is one [[backup.cloudsql]] entry: a Cloud SQL instance to audit.
+type CloudSQLEntry struct {
 	Project  string `toml:"project"`
 	Instance string `toml:"instance"`
 }
 
-// BackupBucket is one [[backup.bucket]] entry: a Cloud Storage bucket to audit.
-type BackupBucket struct {
+// BucketEntry is one [[backup.bucket]] entry: a Cloud Storage bucket to audit.
+type BucketEntry struct {
 	Name string `toml:"name"`
 }
 
-// BackupGKE is one [[backup.gke]] entry: a Backup for GKE backup plan to audit.
-type BackupGKE struct {
+// GKEEntry is one [[backup.gke]] entry: a Backup for GKE backup plan to audit.
+type GKEEntry struct {
 	Project  string `toml:"project"`
 	Location string `toml:"location"`
 	Plan     string `toml:"plan"`
@@ -129,13 +97,13 @@ var (
 )
 
 // check validates the [backup] table.
-func (b *Backup) check(r report) {
+func (b *Section) check(r config.Report) {
 	checkBackupEndpoint(r, "sqladmin_endpoint", b.SQLAdminEndpoint)
 	checkBackupEndpoint(r, "storage_endpoint", b.StorageEndpoint)
 	checkBackupEndpoint(r, "gkebackup_endpoint", b.GKEBackupEndpoint)
 
 	seen := map[string]string{}
-	dup := func(r report, key, id string) {
+	dup := func(r config.Report, key, id string) {
 		if prev, ok := seen[id]; ok {
 			r.Add("", "duplicates %s", prev)
 			return
@@ -227,7 +195,7 @@ func (b *Backup) check(r report) {
 		r.Add("max_growth_pct", "must not be negative (0 keeps the default)")
 	}
 
-	nonNegDur := func(key string, d Duration) {
+	nonNegDur := func(key string, d config.Duration) {
 		if d.Duration < 0 {
 			r.Add(key, "must not be negative (0 keeps the default)")
 		}
@@ -244,7 +212,7 @@ func (b *Backup) check(r report) {
 // checkBackupEndpoint accepts an empty value (the public Google endpoint), an https:// URL,
 // or an http:// URL on a loopback host (tests, local emulators).
 // checkBackupProject validates a project key and reports whether it is usable.
-func checkBackupProject(s report, project string) bool {
+func checkBackupProject(s config.Report, project string) bool {
 	switch {
 	case project == "":
 		s.Add("project", "is required")
@@ -256,7 +224,7 @@ func checkBackupProject(s report, project string) bool {
 	return true
 }
 
-func checkBackupEndpoint(r report, key, v string) {
+func checkBackupEndpoint(r config.Report, key, v string) {
 	if v == "" {
 		return
 	}
@@ -268,7 +236,7 @@ func checkBackupEndpoint(r report, key, v string) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !loopbackHost(u.Hostname()) {
+		if !config.LoopbackHost(u.Hostname()) {
 			r.Add(key, "%q: http:// is only allowed on a loopback host (127.0.0.1, [::1], localhost); use https://", v)
 			return
 		}
@@ -284,10 +252,23 @@ func checkBackupEndpoint(r report, key, v string) {
 	}
 }
 
-func loopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
+// LoadSection decodes and validates the [backup] table of c.
+func LoadSection(c *config.Config) (*Section, error) {
+	var s Section
+	if err := c.Section("backup", &s); err != nil {
+		return nil, err
 	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	r := c.Report()
+	s.check(r.Sub("backup"))
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// CheckConfig validates the [backup] table of c (for the other functions' warnings and the
+// CLI's list of problems).
+func CheckConfig(c *config.Config) error {
+	_, err := LoadSection(c)
+	return err
 }
