@@ -8,7 +8,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/testsupport/backupfake"
 )
 
@@ -18,7 +17,7 @@ func TestBackupAuditDeployedPath(t *testing.T) {
 	t.Cleanup(apis.Close)
 	var b bytes.Buffer
 	if err := toml.NewEncoder(&b).Encode(struct {
-		Backup config.Backup `toml:"backup"`
+		Backup map[string]any `toml:"backup"`
 	}{apis.Config()}); err != nil {
 		t.Fatal(err)
 	}

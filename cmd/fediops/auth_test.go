@@ -57,7 +57,7 @@ func startCLI(t *testing.T, env map[string]string, args ...string) *cliRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &cliRun{done: make(chan int, 1)}
 	go func() {
-		r.done <- runCLI(ctx, args, &r.stdout, &r.stderr, func(k string) string { return env[k] })
+		r.done <- execute(ctx, args, &r.stdout, &r.stderr, func(k string) string { return env[k] })
 	}()
 	t.Cleanup(func() {
 		cancel()

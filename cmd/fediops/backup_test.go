@@ -11,7 +11,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/testsupport/backupfake"
 )
 
@@ -23,7 +22,7 @@ func backupConfig(t *testing.T, env backupfake.Env) string {
 	var b bytes.Buffer
 	b.WriteString("[archive]\nurl = \"" + filepath.Join(dir, "archive") + "\"\n\n")
 	if err := toml.NewEncoder(&b).Encode(struct {
-		Backup config.Backup `toml:"backup"`
+		Backup map[string]any `toml:"backup"`
 	}{srv.Config()}); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func fail(code int, err error) error { return &exitError{code: code, err: err} }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	os.Exit(runCLI(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+	os.Exit(execute(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
 // cli is the state shared by the commands.
@@ -52,8 +52,8 @@ type cli struct {
 	customize func(*setup.Env)
 }
 
-// runCLI executes the CLI and returns the process exit code.
-func runCLI(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// execute runs the CLI and returns the process exit code.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	return runWith(ctx, &cli{stdout: stdout, stderr: stderr, getenv: getenv}, args)
 }
 

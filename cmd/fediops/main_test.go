@@ -23,7 +23,7 @@ import (
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := runCLI(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	code := execute(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
 	return code, out.String(), errb.String()
 }
 
@@ -86,7 +86,7 @@ func TestClassify(t *testing.T) {
 
 func TestExitCodes(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.toml")
-	if err := os.WriteFile(bad, []byte("[triage]\nmax_actions = 0\nwat = 1\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad, []byte("[archive]\nurl = \"/tmp/unused\"\n[triage]\nmax_actions = 0\nwat = 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/fediops/fediops/shared/clock"
 	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/testsupport/gotosocial"
 )
 
@@ -134,8 +135,12 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 		}
 		rec := Record{AccountID: id, Decision: Reject}
 		res := &Result{}
-		if stop, err := act(ctx, deps, &rec, res); stop != "" || err != nil {
-			t.Fatalf("act = %q, %v", stop, err)
+		r, err := run.Start(ctx, run.Options{Store: deps.Store, Clock: deps.Clock, Lease: "triage/gts-act", Holder: "act", TTL: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := act(ctx, r, deps, &rec, res); err != nil {
+			t.Fatalf("act = %v", err)
 		}
 		if rec.Outcome != OutcomeDone || res.Skipped != 1 {
 			t.Errorf("record = %+v", rec)

@@ -82,18 +82,18 @@ type Record struct {
 
 // Result summarises a run.
 type Result struct {
-	Instance string   `json:"instance"`
-	DryRun   bool     `json:"dry_run"`
-	Pending  int      `json:"pending"`
-	Approved int      `json:"approved"`
-	Rejected int      `json:"rejected"`
-	Held     int      `json:"held"`
-	Skipped  int      `json:"skipped"`
-	Failed   int      `json:"failed"`
-	Deferred int      `json:"deferred"`
+	Instance string     `json:"instance"`
+	DryRun   bool       `json:"dry_run"`
+	Pending  int        `json:"pending"`
+	Approved int        `json:"approved"`
+	Rejected int        `json:"rejected"`
+	Held     int        `json:"held"`
+	Skipped  int        `json:"skipped"`
+	Failed   int        `json:"failed"`
+	Deferred int        `json:"deferred"`
 	Stopped  run.Reason `json:"stopped,omitempty"` // why the run stopped early, if it did
-	Audit    string   `json:"audit,omitempty"`   // where the audit trail was written
-	Records  []Record `json:"-"`
+	Audit    string     `json:"audit,omitempty"`   // where the audit trail was written
+	Records  []Record   `json:"-"`
 }
 
 // Run triages the pending local accounts of one instance. It holds the instance's lease for
@@ -265,7 +265,7 @@ func (rec *Record) done(res *Result, readBack bool) {
 // server error that failed it.
 func act(ctx context.Context, r *run.Run, d Deps, rec *Record, res *Result) error {
 	// An ambiguous answer is read back; if the account is still pending, the request provably
-	// did nothing and is sent once more.
+	// did nothing and is sent again, up to maxAttempts in all.
 	for attempt := 0; ; attempt++ {
 		err := r.Call(ctx, func() error {
 			if rec.Decision == Approve {
@@ -275,13 +275,13 @@ func act(ctx context.Context, r *run.Run, d Deps, rec *Record, res *Result) erro
 		})
 		switch status := mastodon.StatusOf(err); {
 		case err == nil:
-			rec.done(res, attempt > 0)
+			rec.done(res, false)
 			return nil
 		case isStop(err):
 			rec.Outcome, rec.Error = OutcomeDeferred, errText(err)
 			res.Deferred++
 			return err
-		case mastodon.IsAmbiguous(err) && attempt == 0:
+		case mastodon.IsAmbiguous(err) && attempt+1 < maxAttempts:
 			again, rerr := readBack(ctx, r, d, rec, res)
 			if rerr != nil || !again {
 				return rerr
@@ -301,6 +301,9 @@ func act(ctx context.Context, r *run.Run, d Deps, rec *Record, res *Result) erro
 		}
 	}
 }
+
+// maxAttempts bounds how often one decision is sent when its answers are lost.
+const maxAttempts = 3
 
 func isStop(err error) bool {
 	_, ok := run.ReasonOf(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/fediops/fediops/shared/clock"
 	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
@@ -286,7 +287,7 @@ func TestMaxActionsStopsAndNextRunFinishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rejected != 2 || res.Deferred != 3 || res.Stopped != stopMaxActions {
+	if res.Rejected != 2 || res.Deferred != 3 || res.Stopped != run.MaxActions {
 		t.Fatalf("first run = %+v", res)
 	}
 	if !strings.Contains(h.logs.String(), `"severity":"ERROR"`) || !strings.Contains(h.logs.String(), "max_actions") {
@@ -317,14 +318,19 @@ func TestFaults(t *testing.T) {
 	tests := []struct {
 		name  string
 		fault mastosim.Fault
+		// readBack: the first approval took effect but its answer was lost; the audit must
+		// say so (read back), not "decided by someone else".
+		readBack bool
+		// writes is how many approve requests account a gets.
+		writes int
 	}{
-		{"429 with reset", mastosim.Fault{Kind: mastosim.FaultTooManyRequests, Match: approveAny}},
-		{"500 twice", mastosim.Fault{Kind: mastosim.FaultServerError, Match: approveAny, Times: 2}},
-		{"503 on listing", mastosim.Fault{Kind: mastosim.FaultServerError, Status: 503, Match: mastosim.MatchPath(http.MethodGet, "/api/v2/admin/accounts")}},
-		{"timeout", mastosim.Fault{Kind: mastosim.FaultTimeout, Match: approveAny}},
-		{"dropped connection", mastosim.Fault{Kind: mastosim.FaultDrop, Match: approveAny}},
-		{"approved but answer lost", mastosim.Fault{Kind: mastosim.FaultDrop, Match: approveAny, AfterApply: true}},
-		{"timeout after approving", mastosim.Fault{Kind: mastosim.FaultTimeout, Match: approveAny, AfterApply: true}},
+		{"429 with reset", mastosim.Fault{Kind: mastosim.FaultTooManyRequests, Match: approveAny}, false, 2},
+		{"500 twice", mastosim.Fault{Kind: mastosim.FaultServerError, Match: approveAny, Times: 2}, false, 3},
+		{"503 on listing", mastosim.Fault{Kind: mastosim.FaultServerError, Status: 503, Match: mastosim.MatchPath(http.MethodGet, "/api/v2/admin/accounts")}, false, 1},
+		{"timeout", mastosim.Fault{Kind: mastosim.FaultTimeout, Match: approveAny}, false, 2},
+		{"dropped connection", mastosim.Fault{Kind: mastosim.FaultDrop, Match: approveAny}, false, 2},
+		{"approved but answer lost", mastosim.Fault{Kind: mastosim.FaultDrop, Match: approveAny, AfterApply: true}, true, 1},
+		{"timeout after approving", mastosim.Fault{Kind: mastosim.FaultTimeout, Match: approveAny, AfterApply: true}, true, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,8 +344,20 @@ func TestFaults(t *testing.T) {
 			if got := h.state(ids); got["a"] != "approved" || got["b"] != "approved" {
 				t.Errorf("state = %v", got)
 			}
-			if res.Failed != 0 || res.Approved+res.Skipped != 2 {
+			if res.Failed != 0 || res.Approved != 2 || res.Skipped != 0 {
 				t.Errorf("result = %+v", res)
+			}
+			want := OutcomeApproved
+			if tt.readBack {
+				want = OutcomeApprovedReadBack
+			}
+			for _, r := range h.audit(t) {
+				if r.AccountID == ids["a"] && r.Outcome != want {
+					t.Errorf("audit of a: %q, want %q", r.Outcome, want)
+				}
+			}
+			if n := h.writes()[ids["a"]]; n != tt.writes {
+				t.Errorf("a was sent %d approvals, want %d (an answer lost after the effect is read back, not repeated)", n, tt.writes)
 			}
 			if tt.fault.Kind == mastosim.FaultTooManyRequests {
 				if h.clock.Now().Before(t0.Add(2 * time.Second)) {
@@ -364,7 +382,7 @@ func TestRateLimitPastDeadlineStopsCleanlyAndNextRunFinishes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a rate-limited run must stop cleanly, got %v", err)
 	}
-	if res.Approved != 1 || res.Deferred != 3 || res.Stopped != stopRateLimit {
+	if res.Approved != 1 || res.Deferred != 3 || res.Stopped != run.BudgetSpent {
 		t.Fatalf("first run = %+v", res)
 	}
 	h.clock.Advance(5 * time.Minute)
@@ -392,7 +410,8 @@ func TestDeadlineStopsBeforeStartingActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stopped != stopDeadline || res.Deferred != 1 || len(h.writes()) != 0 {
+	// Too close to the deadline to start: not even the listing is sent.
+	if res.Stopped != run.DeadlineNear || res.Pending != 0 || len(h.sim.Requests()) != 0 {
 		t.Errorf("result = %+v, writes %v", res, h.writes())
 	}
 }
@@ -508,7 +527,7 @@ func TestOverlappingRunsNeverActTwice(t *testing.T) {
 	wg.Wait()
 	acted := 0
 	for _, r := range results {
-		if r != nil && r.Stopped != stopLeaseHeld {
+		if r != nil && r.Stopped != run.LeaseHeld {
 			acted++
 		}
 	}
@@ -585,7 +604,7 @@ func TestSecondRunDuringFirstIsExcluded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if second.Stopped != stopLeaseHeld || second.Pending != 0 {
+	if second.Stopped != run.LeaseHeld || second.Pending != 0 {
 		t.Errorf("second run was not excluded: %+v", second)
 	}
 	close(slow.release)
@@ -603,7 +622,7 @@ func TestSecondRunDuringFirstIsExcluded(t *testing.T) {
 	}
 	// The lease was released: a third run gets in.
 	third, err := Run(context.Background(), h.deps(h.client), testOptions(t, "third"))
-	if err != nil || third.Stopped == stopLeaseHeld {
+	if err != nil || third.Stopped == run.LeaseHeld {
 		t.Errorf("third run = %+v, %v", third, err)
 	}
 }

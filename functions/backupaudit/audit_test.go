@@ -1,12 +1,14 @@
 package backupaudit_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
+	"github.com/BurntSushi/toml"
 	sqladmin "google.golang.org/api/sqladmin/v1"
 	rawstorage "google.golang.org/api/storage/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,7 +30,7 @@ func audit(t *testing.T, env backupfake.Env, th backupaudit.Thresholds) (backupa
 	t.Helper()
 	s := backupfake.Start(env)
 	t.Cleanup(s.Close)
-	cfg := s.Config()
+	cfg := section(t, s)
 	c := gcpbackup.New(gcpbackup.Config{
 		SQLAdminEndpoint:  cfg.SQLAdminEndpoint,
 		StorageEndpoint:   cfg.StorageEndpoint,
@@ -39,6 +41,24 @@ func audit(t *testing.T, env backupfake.Env, th backupaudit.Thresholds) (backupa
 	t.Cleanup(func() { _ = c.Close() })
 	rep := backupaudit.Audit(context.Background(), clock.NewFake(now), backupaudit.SourcesFrom(c), backupaudit.TargetsFrom(cfg), th)
 	return rep, s
+}
+
+// section returns the [backup] section that lists what s serves, as the function reads it.
+func section(t *testing.T, s *backupfake.Server) *backupaudit.Section {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(map[string]any{"backup": s.Config()}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("backup.toml", []byte("[archive]\nurl = \"/tmp/unused\"\n"+buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backupaudit.LoadSection(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // byID indexes a report of the Healthy environment (one target per kind) by check ID.
@@ -121,7 +141,7 @@ func TestChecks(t *testing.T) {
 			want:   map[string]backupaudit.Status{backupaudit.SQLRetainedBackups: backupaudit.Fail}},
 		{name: "sql 10 retained required by config",
 			mutate: func(*backupfake.Env) {},
-			th:     backupaudit.ThresholdsFrom(config.Backup{MinRetainedBackups: 10}),
+			th:     backupaudit.ThresholdsFrom(&backupaudit.Section{MinRetainedBackups: 10}),
 			want:   map[string]backupaudit.Status{backupaudit.SQLRetainedBackups: backupaudit.Fail}},
 
 		// cloudsql.pitr_enabled (and no recovery point without it)
@@ -423,7 +443,7 @@ func TestPITROffSkipsRecoveryTimeCall(t *testing.T) {
 }
 
 func TestExpectedTextFollowsThresholds(t *testing.T) {
-	th := backupaudit.ThresholdsFrom(config.Backup{
+	th := backupaudit.ThresholdsFrom(&backupaudit.Section{
 		MaxBackupAge:        config.Duration{Duration: 30 * time.Hour},
 		MaxRecoveryPointAge: config.Duration{Duration: 5 * time.Minute},
 		FailedWindow:        config.Duration{Duration: 72 * time.Hour},

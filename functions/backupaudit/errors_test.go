@@ -243,7 +243,7 @@ func TestCanceledContext(t *testing.T) {
 	t.Cleanup(s.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	rep := backupaudit.Run(ctx, clock.NewFake(now), s.Config())
+	rep := backupaudit.Run(ctx, clock.NewFake(now), section(t, s))
 	if rep.Summary.Fail != len(rep.Checks) || len(rep.Checks) != len(backupaudit.CheckIDs()) {
 		t.Fatalf("summary %+v", rep.Summary)
 	}

@@ -175,7 +175,7 @@ func TestSampleEnvironments(t *testing.T) {
 func TestRunFromConfig(t *testing.T) {
 	s := backupfake.Start(backupfake.Merge(backupfake.Healthy(now), backupfake.Broken(now)))
 	t.Cleanup(s.Close)
-	cfg := s.Config()
+	cfg := section(t, s)
 	rep := backupaudit.Run(context.Background(), clock.NewFake(now), cfg)
 	if n := len(rep.Checks); n != 15+18 {
 		t.Errorf("%d checks", n)

@@ -58,6 +58,14 @@ func (s *session) applyAll(ctx context.Context, actions []plan.Action) []plan.Ac
 	return nil
 }
 
+// requestsFor is how many requests an action takes.
+func (s *session) requestsFor(act plan.Action) int {
+	if act.FollowCheck && !s.noMeasures {
+		return 2
+	}
+	return 1
+}
+
 // call is one request to the instance, under the run's checks and rate governor.
 func (s *session) call(ctx context.Context, op func() error) error { return s.r.Call(ctx, op) }
 
@@ -65,6 +73,11 @@ func (s *session) call(ctx context.Context, op func() error) error { return s.r.
 // or the server error that made it fail and is worth a retry; a refused action (4xx) is
 // recorded as failed and the run goes on.
 func (s *session) apply(ctx context.Context, act plan.Action) error {
+	// An action is started only when all its requests fit in the window (or the run waits
+	// for the next one), so that a follow check is never asked twice.
+	if err := s.r.Reserve(ctx, s.dest.Client.Rate(), s.requestsFor(act)); err != nil {
+		return err
+	}
 	if act.FollowCheck && act.To != nil && !s.noMeasures {
 		capped, err := s.followCheck(ctx, &act)
 		if err != nil {

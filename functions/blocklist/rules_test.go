@@ -2,6 +2,7 @@ package blocklist
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/functions/blocklist/plan"
 	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
@@ -53,14 +55,15 @@ func TestGuardsHoldPlansUntilApplied(t *testing.T) {
 		t.Fatalf("mass removal not held: %+v", out)
 	}
 	// Applied by plan id: exactly that plan, once.
-	applied, err := ApplyHeld(ctx, h.deps(), dest("main", h.client(t)), out.Held, NewSnapshot(h.store, h.clock.Now(), "apply"), "apply")
+	fresh := desiredOf(seed[5:]...)
+	applied, err := ApplyHeld(ctx, h.deps(), dest("main", h.client(t)), out.Held, &fresh, NewSnapshot(h.store, h.clock.Now(), "apply"), "apply")
 	if err != nil || applied.Removed != 5 || len(h.sim.DomainBlocks()) != 25 {
 		t.Fatalf("apply held plan: %+v, %v", applied, err)
 	}
-	if _, err := ApplyHeld(ctx, h.deps(), dest("main", h.client(t)), out.Held, NewSnapshot(h.store, h.clock.Now(), "apply2"), "apply2"); err == nil || !strings.Contains(err.Error(), "already applied") {
+	if _, err := ApplyHeld(ctx, h.deps(), dest("main", h.client(t)), out.Held, &fresh, NewSnapshot(h.store, h.clock.Now(), "apply2"), "apply2"); !errors.Is(err, ErrAlreadyApplied) || !run.IsPermanent(err) {
 		t.Errorf("second apply: %v", err)
 	}
-	if _, err := ApplyHeld(ctx, h.deps(), dest("main", h.client(t)), "nosuchplan", NewSnapshot(h.store, h.clock.Now(), "apply3"), "apply3"); err == nil {
+	if _, err := ApplyHeld(ctx, h.deps(), dest("main", h.client(t)), "nosuchplan", nil, NewSnapshot(h.store, h.clock.Now(), "apply3"), "apply3"); err == nil || !run.IsPermanent(err) {
 		t.Error("unknown plan applied")
 	}
 	// A small change (1 of 25 = 4%) goes through unattended.

@@ -108,7 +108,7 @@ func resolveToken(ctx context.Context, env *setup.Env, token, envVar, domain str
 	if envVar != "" {
 		v := getenv(envVar)
 		if v == "" {
-			return "", fmt.Errorf("token_env_var %s is not set", envVar)
+			return "", run.MarkPermanent(fmt.Errorf("token_env_var %s is not set", envVar))
 		}
 		env.Redactor.Add(v)
 		return v, nil

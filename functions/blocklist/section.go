@@ -30,29 +30,29 @@ import (
 //	destinations = ["main"]        # [[instance]] names; or tables with per-destination options
 type Section struct {
 	// FediBlockHole keys.
-	URLSources             []URLSourceSpec       `toml:"blocklist_url_sources"`
-	InstanceSources        []InstanceSourceSpec  `toml:"blocklist_instance_sources"`
-	AllowlistURLSources    []URLSourceSpec       `toml:"allowlist_url_sources"`
-	InstanceDestinations   []FBHDestination  `toml:"blocklist_instance_destinations"`
-	SaveIntermediate       bool              `toml:"save_intermediate"`
-	Savedir                string            `toml:"savedir"`
-	BlocklistSavefile      string            `toml:"blocklist_savefile"`
-	BlocklistAuditfile     string            `toml:"blocklist_auditfile"`
-	NoPushInstance         bool              `toml:"no_push_instance"`
-	NoFetchURL             bool              `toml:"no_fetch_url"`
-	NoFetchInstance        bool              `toml:"no_fetch_instance"`
-	Mergeplan              string            `toml:"mergeplan"`
-	MergeThreshold         int               `toml:"merge_threshold"`
-	MergeThresholdType     string            `toml:"merge_threshold_type"`
-	OverridePrivateComment string            `toml:"override_private_comment"`
-	ImportFields           []string          `toml:"import_fields"`
-	ExportFields           []string          `toml:"export_fields"`
-	Destinations           []DestinationSpec `toml:"destinations"`
+	URLSources             []URLSourceSpec      `toml:"blocklist_url_sources"`
+	InstanceSources        []InstanceSourceSpec `toml:"blocklist_instance_sources"`
+	AllowlistURLSources    []URLSourceSpec      `toml:"allowlist_url_sources"`
+	InstanceDestinations   []FBHDestination     `toml:"blocklist_instance_destinations"`
+	SaveIntermediate       bool                 `toml:"save_intermediate"`
+	Savedir                string               `toml:"savedir"`
+	BlocklistSavefile      string               `toml:"blocklist_savefile"`
+	BlocklistAuditfile     string               `toml:"blocklist_auditfile"`
+	NoPushInstance         bool                 `toml:"no_push_instance"`
+	NoFetchURL             bool                 `toml:"no_fetch_url"`
+	NoFetchInstance        bool                 `toml:"no_fetch_instance"`
+	Mergeplan              string               `toml:"mergeplan"`
+	MergeThreshold         int                  `toml:"merge_threshold"`
+	MergeThresholdType     string               `toml:"merge_threshold_type"`
+	OverridePrivateComment string               `toml:"override_private_comment"`
+	ImportFields           []string             `toml:"import_fields"`
+	ExportFields           []string             `toml:"export_fields"`
+	Destinations           []DestinationSpec    `toml:"destinations"`
 
 	// fediops keys.
-	AllowlistSubdomains *bool    `toml:"allowlist_subdomains"` // default true
-	MaxSourceShrink     *float64 `toml:"max_source_shrink"`    // percent, default 50
-	MaxSourceBytes      int64    `toml:"max_source_bytes"`     // default 50 MiB
+	AllowlistSubdomains *bool           `toml:"allowlist_subdomains"` // default true
+	MaxSourceShrink     *float64        `toml:"max_source_shrink"`    // percent, default 50
+	MaxSourceBytes      int64           `toml:"max_source_bytes"`     // default 50 MiB
 	RequestTimeout      config.Duration `toml:"request_timeout"`      // per fetch, default 30s
 	LeaseTTL            config.Duration `toml:"lease_ttl"`            // default 15m
 	SyncOptions

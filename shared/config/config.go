@@ -119,7 +119,9 @@ type ReadError struct {
 	Err      error
 }
 
-func (e *ReadError) Error() string { return fmt.Sprintf("read configuration %s: %v", e.Location, e.Err) }
+func (e *ReadError) Error() string {
+	return fmt.Sprintf("read configuration %s: %v", e.Location, e.Err)
+}
 func (e *ReadError) Unwrap() error { return e.Err }
 
 // Load reads and validates the configuration at location: a local path, file:///path, or

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,64 +20,66 @@ token = "sm://projects/p/secrets/tok/versions/latest"
 url = "gs://fediops-archive/prod"
 `
 
-func TestParseMinimalAppliesDefaults(t *testing.T) {
+func TestParseMinimal(t *testing.T) {
 	c, err := Parse("fediops.toml", []byte(minimal))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Instances) != 1 || c.Instances[0].Name != "main" {
-		t.Fatalf("instances = %+v", c.Instances)
-	}
-	r := c.TriageFor(c.Instances[0])
-	if !r.RequireConfirmedEmail || r.MaxActions != 100 || r.PageSize != 200 || r.LeaseTTL != 10*time.Minute || r.DryRun {
-		t.Errorf("defaults = %+v", r)
-	}
-	if !slices.Contains(r.ApproveDomains, "gov") || !slices.Contains(r.RejectDomains, "gmail.com") {
-		t.Errorf("default domain lists missing: %v / %v", r.ApproveDomains, r.RejectDomains)
+	if len(c.Instances) != 1 || c.Instances[0].Name != "main" || c.Archive.URL != "gs://fediops-archive/prod" {
+		t.Fatalf("config = %+v", c)
 	}
 	if c.Instances[0].RequestTimeout.Duration != 30*time.Second {
 		t.Errorf("request timeout = %v", c.Instances[0].RequestTimeout)
 	}
 }
 
-func TestInstanceOverrides(t *testing.T) {
-	c, err := Parse("f.toml", []byte(`
-[triage]
-approve_domains = ["gov"]
-reject_domains = []
-max_actions = 50
-
-[[instance]]
-name = "a"
-url = "https://a.example"
-token = "env://A_TOKEN"
-
-[[instance]]
-name = "b"
-url = "https://b.example"
-token = "file:///run/b"
+// TestSectionsAreHandedOver: this package validates [[instance]] and [archive] only; a
+// function's section is decoded by the function, and its problems stop only that function.
+func TestSectionsAreHandedOver(t *testing.T) {
+	c, err := Parse("f.toml", []byte(minimal+`
 [instance.triage]
-approve_domains = ["gov.uk"]
-require_confirmed_email = false
-dry_run = true
 max_actions = 5
+colour = "red"
 
-[archive]
-url = "/var/lib/fediops"
+[backup]
+min_retained_backups = "many"
+
+[triage]
+dry_run = true
+approve_domain = ["gov"]
 `))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("problems in sections must not fail the shared part: %v", err)
 	}
-	a := c.TriageFor(c.Instances[0])
-	b := c.TriageFor(c.Instances[1])
-	if !slices.Equal(a.ApproveDomains, []string{"gov"}) || len(a.RejectDomains) != 0 || a.MaxActions != 50 || !a.RequireConfirmedEmail || a.DryRun {
-		t.Errorf("a = %+v", a)
+	var tr struct {
+		DryRun bool `toml:"dry_run"`
 	}
-	if !slices.Equal(b.ApproveDomains, []string{"gov.uk"}) || len(b.RejectDomains) != 0 || b.MaxActions != 5 || b.RequireConfirmedEmail || !b.DryRun {
-		t.Errorf("b = %+v", b)
+	err = c.Section("triage", &tr)
+	if !tr.DryRun || err == nil || !strings.Contains(err.Error(), "triage.approve_domain: unknown key") {
+		t.Errorf("triage section: %+v, %v", tr, err)
 	}
-	if got := c.TriageInstances(); len(got) != 2 {
-		t.Errorf("TriageInstances = %v", got)
+	var o struct {
+		MaxActions *int `toml:"max_actions"`
+	}
+	ok, err := c.InstanceSection("main", "triage", &o)
+	if !ok || o.MaxActions == nil || *o.MaxActions != 5 || err == nil || !strings.Contains(err.Error(), "instance.triage.colour: unknown key") {
+		t.Errorf("instance section: %v %+v %v", ok, o, err)
+	}
+	var b struct {
+		MinRetainedBackups int `toml:"min_retained_backups"`
+	}
+	if err := c.Section("backup", &b); err == nil || !strings.Contains(err.Error(), "backup") {
+		t.Errorf("backup type error not reported: %v", err)
+	}
+	var none struct{}
+	if err := c.Section("blocklist", &none); err != nil {
+		t.Errorf("absent section: %v", err)
+	}
+	if ok, err := c.InstanceSection("main", "nope", &none); ok || err == nil {
+		t.Errorf("unknown instance section accepted: %v %v", ok, err)
+	}
+	if err := c.Section("nope", &none); err == nil {
+		t.Error("unknown section accepted")
 	}
 }
 
@@ -89,7 +90,8 @@ func TestProblemsNameFileAndKey(t *testing.T) {
 		want []string // substrings of "key: message" problems
 	}{
 		{"unknown top-level key", minimal + "\nfoo = 1\n", []string{"foo: unknown key"}},
-		{"unknown nested key", minimal + "\n[triage]\napprove_domain = [\"gov\"]\n", []string{"triage.approve_domain: unknown key"}},
+		{"unknown top-level table", minimal + "\n[tirage]\ndry_run = true\n", []string{"tirage.dry_run: unknown key"}},
+		{"unknown instance key", strings.Replace(minimal, "[archive]", "colour = 1\n[archive]", 1), []string{"instance.colour: unknown key"}},
 		{"literal token", strings.Replace(minimal, "sm://projects/p/secrets/tok/versions/latest", "abcd1234secret", 1), []string{"instance[0].token: must be a secret reference"}},
 		{"bad sm ref", strings.Replace(minimal, "sm://projects/p/secrets/tok/versions/latest", "sm://projects/p/tok", 1), []string{"instance[0].token: secret manager reference"}},
 		{"http url", strings.Replace(minimal, "https://social.example.gov", "http://social.example.gov", 1), []string{"instance[0].url:", "plain http"}},
@@ -97,16 +99,11 @@ func TestProblemsNameFileAndKey(t *testing.T) {
 		{"missing url", strings.Replace(minimal, `url = "https://social.example.gov"`, "", 1), []string{"instance[0].url: is required"}},
 		{"bad name", strings.Replace(minimal, `name = "main"`, `name = "Main Instance"`, 1), []string{"instance[0].name:"}},
 		{"duplicate name", minimal + "\n[[instance]]\nname = \"main\"\nurl = \"https://b.example\"\ntoken = \"env://B\"\n", []string{"instance[1].name: \"main\" is used by another instance"}},
-		{"bad domain", minimal + "\n[triage]\napprove_domains = [\"gov\", \"bad domain\"]\n", []string{"triage.approve_domains[1]:"}},
-		{"overlap", minimal + "\n[triage]\napprove_domains = [\"gov\"]\nreject_domains = [\".gov\"]\n", []string{"triage.reject_domains: \".gov\" is also in approve_domains"}},
-		{"max_actions", minimal + "\n[triage]\nmax_actions = 0\n", []string{"triage.max_actions: must be at least 1"}},
-		{"page size", minimal + "\n[triage]\npage_size = 500\n", []string{"triage.page_size:"}},
-		{"unknown instance", minimal + "\n[triage]\ninstances = [\"other\"]\n", []string{"triage.instances: \"other\" is not an [[instance]] name"}},
 		{"archive missing", strings.Replace(minimal, `url = "gs://fediops-archive/prod"`, "", 1), []string{"archive.url: is required"}},
 		{"archive scheme", strings.Replace(minimal, `gs://fediops-archive/prod`, `s3://x`, 1), []string{"archive.url:"}},
-		{"wrong type", minimal + "\n[triage]\nmax_actions = \"many\"\n", []string{"line"}},
+		{"wrong type", minimal + "\n[archive]\nurl = 5\n", []string{"archive"}},
 		{"syntax", "[[instance]\n", []string{"line 2", "delimiter"}},
-		{"bad duration", minimal + "\n[triage]\nlease_ttl = \"soon\"\n", []string{"lease_ttl"}},
+		{"bad duration", strings.Replace(minimal, "[archive]", "request_timeout = \"soon\"\n[archive]", 1), []string{"request_timeout"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,11 +47,11 @@ const maxBody = 64 << 20
 
 // Client talks to one server with one token. It is safe for concurrent use.
 type Client struct {
-	base        *url.URL
-	token       string
-	hc          *http.Client
-	clock       clock.Clock
-	log         *slog.Logger
+	base       *url.URL
+	token      string
+	hc         *http.Client
+	clock      clock.Clock
+	log        *slog.Logger
 	retries    int
 	minBackoff time.Duration
 	maxBackoff time.Duration

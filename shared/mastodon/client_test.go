@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,7 +121,10 @@ func rateHeaders(w http.ResponseWriter, remaining int, reset time.Time) {
 	w.Header().Set("X-RateLimit-Reset", reset.UTC().Format("2006-01-02T15:04:05.000000Z"))
 }
 
-func TestWaitsForResetWhenBudgetSpent(t *testing.T) {
+// TestSpentBudgetIsReportedNotWaited: the client never sleeps for a rate-limit window. When
+// the last answer said the budget is spent, the next request is not sent: a *RateLimitError
+// carries the rate state, and the caller's run decides whether to wait.
+func TestSpentBudgetIsReportedNotWaited(t *testing.T) {
 	var calls atomic.Int32
 	reset := t0.Add(3 * time.Minute)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -136,70 +140,110 @@ func TestWaitsForResetWhenBudgetSpent(t *testing.T) {
 	if r := c.Rate(); !r.Known || r.Remaining != 0 || !r.Reset.Equal(reset) || r.Limit != 300 {
 		t.Fatalf("rate = %+v", r)
 	}
-	if _, err := c.AdminAccount(ctx, "1"); err != nil {
-		t.Fatal(err)
-	}
-	if !fc.Now().After(reset) {
-		t.Errorf("second request sent at %v, before the reset %v", fc.Now(), reset)
-	}
-	if calls.Load() != 2 {
-		t.Errorf("calls = %d", calls.Load())
-	}
-}
-
-func TestStopsCleanlyWhenResetIsPastDeadline(t *testing.T) {
-	var calls atomic.Int32
-	reset := t0.Add(4 * time.Minute)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		rateHeaders(w, 0, reset)
-		fmt.Fprint(w, `{}`)
-	})
-	c, fc := newTestClient(t, h)
-	ctx := clock.WithDeadline(context.Background(), t0.Add(time.Minute))
-	if _, err := c.AdminAccount(ctx, "1"); err != nil {
-		t.Fatal(err)
-	}
 	_, err := c.AdminAccount(ctx, "1")
-	var rl *RateLimitError
-	if !errors.As(err, &rl) || !IsRateLimited(err) {
-		t.Fatalf("err = %v, want *RateLimitError", err)
+	rl, ok := RateLimit(err)
+	if !ok || !IsRateLimited(err) || rl.Throttled || !rl.Rate.Reset.Equal(reset) || !rl.LimitedUntil().Equal(reset) {
+		t.Fatalf("err = %#v, want *RateLimitError until %v", err, reset)
 	}
 	if calls.Load() != 1 {
 		t.Errorf("a request was sent although no budget was left: calls = %d", calls.Load())
 	}
 	if !fc.Now().Equal(t0) {
-		t.Errorf("slept although the deadline did not allow it")
+		t.Errorf("the client slept %v", fc.Now().Sub(t0))
+	}
+	fc.Set(reset.Add(time.Second))
+	if _, err := c.AdminAccount(ctx, "1"); err != nil || calls.Load() != 2 {
+		t.Errorf("after the reset: %v, calls %d", err, calls.Load())
 	}
 }
 
-func Test429WaitsForResetThenRetries(t *testing.T) {
-	var calls atomic.Int32
+// Test429IsReported: a 429 (nothing done) becomes a *RateLimitError with the window the
+// server named, in its rate-limit headers or GoToSocial's Retry-After.
+func Test429IsReported(t *testing.T) {
 	reset := t0.Add(90 * time.Second)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			rateHeaders(w, 0, reset)
-			w.WriteHeader(http.StatusTooManyRequests)
-			fmt.Fprint(w, `{"error":"Too many requests"}`)
-			return
-		}
-		rateHeaders(w, 299, reset.Add(5*time.Minute))
-		fmt.Fprint(w, `{"id":"1","username":"u"}`)
-	})
-	c, fc := newTestClient(t, h)
-	a, err := c.AdminAccount(context.Background(), "1")
-	if err != nil || a.Username != "u" {
-		t.Fatalf("got %+v, %v", a, err)
+	tests := []struct {
+		name   string
+		header func(w http.ResponseWriter)
+		want   time.Time
+	}{
+		{"rate-limit headers", func(w http.ResponseWriter) { rateHeaders(w, 0, reset) }, reset},
+		{"Retry-After", func(w http.ResponseWriter) { w.Header().Set("Retry-After", "42") }, t0.Add(42 * time.Second)},
+		{"neither: a backoff", func(http.ResponseWriter) {}, t0.Add(time.Second)},
 	}
-	if !fc.Now().After(reset) {
-		t.Errorf("retried before the reset")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			c, fc := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				tt.header(w)
+				w.WriteHeader(http.StatusTooManyRequests)
+				fmt.Fprint(w, `{"error":"Too many requests"}`)
+			}))
+			_, err := c.AdminAccount(context.Background(), "1")
+			rl, ok := RateLimit(err)
+			if !ok || !rl.Throttled || !rl.Rate.Reset.Equal(tt.want) {
+				t.Fatalf("err = %v (%+v), want a 429 until %v", err, rl, tt.want)
+			}
+			if calls.Load() != 1 || !fc.Now().Equal(t0) {
+				t.Errorf("calls %d, slept %v", calls.Load(), fc.Now().Sub(t0))
+			}
+		})
 	}
-	// With a deadline before the reset: a clean *RateLimitError.
+}
+
+// TestWritesAreRepeatedOnlyWhenTheyNeverLeft: a POST that may have reached the server (an
+// answer lost, a 5xx) is not repeated: the caller gets an *AmbiguousError and reads back. One
+// that provably never left (connection refused) is retried.
+func TestWritesAreRepeatedOnlyWhenTheyNeverLeft(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	fc := clock.NewFake(t0)
+	c, err := New(srv.URL, "tok", WithClock(fc), WithBackoff(time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Approve(context.Background(), "1")
+	if !IsAmbiguous(err) || StatusOf(err) != 503 || calls.Load() != 1 {
+		t.Errorf("POST 503: %v, calls %d; want one ambiguous attempt", err, calls.Load())
+	}
 	calls.Store(0)
-	c2, _ := newTestClient(t, h)
-	_, err = c2.AdminAccount(clock.WithDeadline(context.Background(), t0.Add(30*time.Second)), "1")
-	if !IsRateLimited(err) {
-		t.Errorf("err = %v, want rate limited", err)
+	if _, err := c.AdminAccount(context.Background(), "1"); err == nil || calls.Load() != 4 {
+		t.Errorf("GET 503: %v, calls %d; want 4 attempts", err, calls.Load())
+	}
+
+	// Connection refused: nothing left, so the POST is tried again (and again refused).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c2, err := New("http://"+addr, "tok", WithClock(fc), WithBackoff(time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c2.Approve(context.Background(), "1")
+	if err == nil || IsAmbiguous(err) || !strings.Contains(err.Error(), "giving up after 4 attempts") {
+		t.Errorf("refused POST: %v; want 4 attempts and no ambiguity", err)
+	}
+
+	// An answer that never comes: the POST may have been processed.
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		time.Sleep(200 * time.Millisecond)
+	}))
+	defer hang.Close()
+	calls.Store(0)
+	c3, err := New(hang.URL, "tok", WithClock(fc), WithTimeout(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c3.Approve(context.Background(), "1"); !IsAmbiguous(err) || calls.Load() != 1 {
+		t.Errorf("timed-out POST: %v, calls %d", err, calls.Load())
 	}
 }
 

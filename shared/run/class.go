@@ -55,6 +55,7 @@ func MarkTransient(err error) error {
 
 // ClassOf decides whether err is worth a retry, in one place for every adapter:
 //
+//   - several failures joined (errors.Join) are worth a retry if any of them is;
 //   - an explicit mark (MarkPermanent, MarkTransient) wins;
 //   - gRPC codes (Secret Manager, Pub/Sub): UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL,
 //     RESOURCE_EXHAUSTED, ABORTED and UNKNOWN are transient; NOT_FOUND, PERMISSION_DENIED,
@@ -66,6 +67,16 @@ func MarkTransient(err error) error {
 //   - anything else is transient: a retry is bounded by the event's age limit, and a
 //     failure nobody classified is more often an outage than a configuration mistake.
 func ClassOf(err error) Class {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		// Several failures (one per instance): worth a retry if any of them is.
+		class := Permanent
+		for _, e := range j.Unwrap() {
+			if e != nil && ClassOf(e) == Transient {
+				class = Transient
+			}
+		}
+		return class
+	}
 	var c *classified
 	if errors.As(err, &c) {
 		return c.class

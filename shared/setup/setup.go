@@ -231,4 +231,3 @@ func RunID(now time.Time) string {
 	_, _ = rand.Read(b)
 	return now.UTC().Format("150405") + "-" + hex.EncodeToString(b)
 }
-

@@ -4,14 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/fediops/fediops/shared/clock"
+	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/pubsubmsg"
+	"github.com/fediops/fediops/shared/run"
 )
 
 func TestNewLoggerLevels(t *testing.T) {
@@ -25,16 +33,24 @@ func TestNewLoggerLevels(t *testing.T) {
 	}
 }
 
-func TestDeadline(t *testing.T) {
-	fc := clock.NewFake(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
-	ctx := Deadline(context.Background(), fc, 9*time.Minute)
-	if left, ok := clock.Remaining(ctx, fc); !ok || left != 9*time.Minute {
-		t.Errorf("logical deadline: %v %v", left, ok)
+func TestTimeout(t *testing.T) {
+	tests := []struct {
+		env  string
+		want time.Duration
+		warn bool
+	}{
+		{"240s", 240 * time.Second, false},
+		{"540", 540 * time.Second, false},
+		{"1m30s", 90 * time.Second, false},
+		{"", DefaultTimeout, true},
+		{"soon", DefaultTimeout, true},
+		{"-5s", DefaultTimeout, true},
 	}
-	real, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	if Deadline(real, fc, time.Minute) != real {
-		t.Error("an existing deadline was replaced")
+	for _, tt := range tests {
+		got, err := Timeout(func(string) string { return tt.env })
+		if got != tt.want || (err != nil) != tt.warn {
+			t.Errorf("FEDIOPS_TIMEOUT=%q: %v, %v; want %v (warning %v)", tt.env, got, err, tt.want, tt.warn)
+		}
 	}
 }
 
@@ -45,7 +61,11 @@ func TestInvoke(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("[archive]\nurl = \""+filepath.Join(dir, "archive")+"\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"FEDIOPS_CONFIG": cfg, "CLOUD_RUN_TIMEOUT_SECONDS": "60"}
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("[archive]\nurl = \"s3://x\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"FEDIOPS_CONFIG": cfg, "FEDIOPS_TIMEOUT": "240s"}
 	type opts struct {
 		DryRun bool `json:"dry_run"`
 	}
@@ -61,10 +81,13 @@ func TestInvoke(t *testing.T) {
 	}{
 		{name: "ok", body: `{"dry_run":true}`, wantRun: true},
 		{name: "transient error is returned", runErr: errors.New("503"), wantErr: true, wantRun: true, log: "Pub/Sub will redeliver"},
-		{name: "permanent error is acknowledged", runErr: Permanent(errors.New("bad instance")), wantRun: true, log: "bad instance"},
+		{name: "permanent error is acknowledged", runErr: run.MarkPermanent(errors.New("bad instance")), wantRun: true, log: "bad instance"},
+		{name: "secret manager unavailable is redelivered", runErr: fmt.Errorf("token: %w", status.Error(codes.Unavailable, "connection refused")), wantErr: true, wantRun: true, log: "Pub/Sub will redeliver"},
+		{name: "secret not found is acknowledged", runErr: fmt.Errorf("token: %w", status.Error(codes.NotFound, "secret version not found")), wantRun: true, log: "a retry cannot fix this"},
 		{name: "invalid message is acknowledged", body: `{"dryrun":true}`, log: "invalid Pub/Sub message"},
 		{name: "stale event is dropped", age: 2 * time.Hour, log: "stale event"},
-		{name: "bad configuration is acknowledged", env: map[string]string{"FEDIOPS_CONFIG": filepath.Join(dir, "missing.toml")}, log: "cannot start"},
+		{name: "missing configuration is acknowledged", env: map[string]string{"FEDIOPS_CONFIG": filepath.Join(dir, "missing.toml")}, log: "cannot start"},
+		{name: "invalid configuration is acknowledged", env: map[string]string{"FEDIOPS_CONFIG": bad}, log: "cannot start"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,11 +99,15 @@ func TestInvoke(t *testing.T) {
 			inv := Invocation{Getenv: func(k string) string { return e[k] }, LogOutput: &logs}
 			ran := false
 			var o opts
-			err := inv.Invoke(context.Background(), pubsubmsg.NewEvent("1", "t", []byte(tt.body), time.Now().Add(-tt.age)), "test", &o,
+			err := inv.Invoke(context.Background(), pubsubmsg.NewEvent("1", "t", []byte(tt.body), time.Now().Add(-tt.age)), "test", "triage", &o,
 				func(ctx context.Context, env *Env) error {
 					ran = true
-					if left, ok := clock.Remaining(ctx, env.Clock); !ok || left > time.Minute {
-						t.Errorf("deadline from CLOUD_RUN_TIMEOUT_SECONDS not applied: %v", left)
+					// FEDIOPS_TIMEOUT=240s less its margin (24s).
+					if left, ok := clock.Remaining(ctx, env.Clock); !ok || left > 216*time.Second || left < 200*time.Second {
+						t.Errorf("deadline from FEDIOPS_TIMEOUT not applied: %v", left)
+					}
+					if !env.Deployed {
+						t.Error("a function's environment is not marked deployed")
 					}
 					return tt.runErr
 				})
@@ -94,5 +121,56 @@ func TestInvoke(t *testing.T) {
 				t.Error("options not decoded")
 			}
 		})
+	}
+}
+
+// TestInvokeWarnsAboutOtherSections: a function runs with problems in a section it does not
+// use, logging one WARNING that names it; its own section's problems are its job's business.
+func TestInvokeWarnsAboutOtherSections(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "fediops.toml")
+	if err := os.WriteFile(cfg, []byte("[archive]\nurl = \""+filepath.Join(dir, "archive")+"\"\n[backup]\ncolour = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	check := func(name string) SectionCheck {
+		return func(c *config.Config) error {
+			var v struct{}
+			return c.Section(name, &v)
+		}
+	}
+	inv := Invocation{Getenv: func(k string) string { return map[string]string{"FEDIOPS_CONFIG": cfg, "FEDIOPS_TIMEOUT": "60s"}[k] },
+		LogOutput: &logs, Sections: map[string]SectionCheck{"triage": check("triage"), "backup": check("backup")}}
+	ran := false
+	err := inv.Invoke(context.Background(), pubsubmsg.NewEvent("1", "t", nil, time.Now()), "approve", "triage", &struct{}{},
+		func(context.Context, *Env) error { ran = true; return nil })
+	if err != nil || !ran {
+		t.Fatalf("err = %v, ran = %v", err, ran)
+	}
+	if n := strings.Count(logs.String(), `"severity":"WARNING"`); n != 1 || !strings.Contains(logs.String(), "[backup] has problems") ||
+		!strings.Contains(logs.String(), "backup.colour: unknown key") {
+		t.Errorf("want one WARNING naming [backup]:\n%s", logs.String())
+	}
+}
+
+// TestClassifyLoad: a configuration that is missing or invalid needs a person; one that
+// could not be read because of an outage is worth a retry.
+func TestClassifyLoad(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want run.Class
+	}{
+		{"missing file", &config.ReadError{Location: "/x", Err: os.ErrNotExist}, run.Permanent},
+		{"missing object", &config.ReadError{Location: "gs://b/x", Err: storage.ErrObjectNotExist}, run.Permanent},
+		{"storage 503", &config.ReadError{Location: "gs://b/x", Err: &googleapi.Error{Code: 503}}, run.Transient},
+		{"storage 403", &config.ReadError{Location: "gs://b/x", Err: &googleapi.Error{Code: 403}}, run.Permanent},
+		{"timeout", &config.ReadError{Location: "gs://b/x", Err: context.DeadlineExceeded}, run.Transient},
+		{"invalid", &config.Error{Problems: []config.Problem{{Msg: "bad"}}}, run.Permanent},
+	}
+	for _, tt := range tests {
+		if got := run.ClassOf(classifyLoad(tt.err)); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -34,7 +34,6 @@ import (
 	rawstorage "google.golang.org/api/storage/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-
 )
 
 // Fault makes one API call fail in a chosen way.

@@ -1,49 +1,80 @@
-package config
+package blocklist
 
 import (
 	"context"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fediops/fediops/shared/config"
 )
 
+const minimal = `
+[[instance]]
+name = "main"
+url = "https://social.example.gov"
+token = "sm://projects/p/secrets/tok/versions/latest"
+
+[archive]
+url = "gs://fediops-archive/prod"
+`
+
+// load parses a configuration and its blocklist section.
+func load(t *testing.T, name, data string) (*config.Config, *Section, error) {
+	t.Helper()
+	c, err := config.Parse(name, []byte(data))
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := LoadSection(c)
+	return c, b, err
+}
+
 func TestFediBlockHoleConfigsLoadUnchanged(t *testing.T) {
-	files, err := filepath.Glob("../../../shared/testdata/blocklists/fediblockhole-config/*.toml")
+	dir := testdataDir(t)
+	files, err := filepath.Glob(filepath.Join(dir, "fediblockhole-config/*.toml"))
 	if err != nil || len(files) != 4 {
 		t.Fatalf("config files: %v, %v", files, err)
 	}
-	expected, _ := filepath.Glob("../../../shared/testdata/blocklists/fediblockhole/expected/*.toml")
+	expected, _ := filepath.Glob(filepath.Join(dir, "fediblockhole/expected/*.toml"))
 	for _, f := range append(files, expected...) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			c, err := Load(context.Background(), f, nil)
+			c, err := config.Load(context.Background(), f, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !c.FediBlockHole || c.Archive.URL != DefaultFBHArchive {
+			if !c.FediBlockHole || c.Archive.URL != config.DefaultFBHArchive {
 				t.Errorf("not read as a FediBlockHole file: %+v", c.Archive)
 			}
-			if len(c.Blocklist.URLSources)+len(c.Blocklist.InstanceSources) == 0 {
+			b, err := LoadSection(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b.URLSources)+len(b.InstanceSources) == 0 {
 				t.Error("no sources read")
 			}
 		})
 	}
-	c, err := Load(context.Background(), "../../../shared/testdata/blocklists/fediblockhole-config/oliphant-pull.conf.toml", nil)
+	c, err := config.Load(context.Background(), filepath.Join(dir, "fediblockhole-config/oliphant-pull.conf.toml"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := c.Blocklist
+	b, err := LoadSection(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(b.InstanceSources) != 2 || b.InstanceSources[0].Domain != "mastodon.social" || len(b.URLSources) != 2 ||
 		b.Mergeplan != "max" || !b.NoPushInstance || strings.Join(b.ImportFields, ",") != "public_comment,obfuscate" ||
 		b.URLSources[0].SourceName() != "seirdy.one/tier0.csv" {
 		t.Errorf("blocklist = %+v", b)
 	}
-	if d := c.BlocklistDestinations(); d != nil {
+	if d := b.DestinationsOf(c); d != nil {
 		t.Errorf("no_push_instance but destinations %v", d)
 	}
 }
 
 func TestBlocklistNativeConfig(t *testing.T) {
-	c, err := Parse("f.toml", []byte(minimal+`
+	c, b, err := load(t, "f.toml", minimal+`
 [[instance]]
 name = "second"
 url = "https://second.example"
@@ -61,13 +92,13 @@ max_removals = 5
 adopt_orphans = true
 destinations = [
   "main",
-  { instance = "second", dry_run = true, max_change_pct = 25, import_fields = ["obfuscate"] },
+  { instance = "second", dry_run = true, max_change_pct = 250, import_fields = ["obfuscate"] },
 ]
-`))
+`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := c.BlocklistDestinations()
+	ds := b.DestinationsOf(c)
 	if len(ds) != 3 {
 		t.Fatalf("destinations = %+v", ds)
 	}
@@ -76,13 +107,13 @@ destinations = [
 		!main.RemoveRetracted || main.MaxFollowedSeverity != "silence" || main.Marker != "fediops:" || strings.Join(main.ImportFields, ",") != "public_comment,reject_media" {
 		t.Errorf("main = %+v", main)
 	}
-	if !second.DryRun || second.MaxChangePct != 25 || strings.Join(second.ImportFields, ",") != "obfuscate" || second.MaxRemovals != 5 {
+	if !second.DryRun || second.MaxChangePct != 250 || strings.Join(second.ImportFields, ",") != "obfuscate" || second.MaxRemovals != 5 {
 		t.Errorf("second = %+v", second)
 	}
 	if !legacy.FBH || legacy.Instance.URL != "https://legacy.example" || legacy.TokenEnvVar != "LEGACY_TOKEN" || legacy.MaxFollowedSeverity != "noop" || legacy.Instance.Name != "legacy-example" {
 		t.Errorf("legacy = %+v", legacy)
 	}
-	if c.Blocklist.RequestTimeout.Duration == 0 || c.Blocklist.MaxSourceBytes == 0 {
+	if b.RequestTimeout.Duration == 0 || b.MaxSourceBytes == 0 {
 		t.Error("defaults not applied")
 	}
 	if FBHTokenEnvVar("env-token.com") != "ENV-TOKEN_COM_TOKEN" {
@@ -107,7 +138,7 @@ func TestBlocklistProblems(t *testing.T) {
 		{"[blocklist]\ndestinations = [\"nope\"]\n", "blocklist.destinations[0].instance: \"nope\" is not an [[instance]] name"},
 		{"[blocklist]\ndestinations = [{ instance = \"main\", colour = 1 }]\n", "blocklist.destinations[0].colour: unknown key"},
 		{"[blocklist]\ndestinations = [{ instance = \"main\", max_removals = \"x\" }]\n", "max_removals must be a whole number"},
-		{"[blocklist]\nmax_change_pct = 150\n", "blocklist.max_change_pct"},
+		{"[blocklist]\nmax_change_pct = -1.0\n", "blocklist.max_change_pct"},
 		{"[blocklist]\nmarker = \"f\"\n", "blocklist.marker"},
 		{"[blocklist]\nblocklist_instance_sources = [{ domain = \"bad domain\" }]\n", "blocklist.blocklist_instance_sources[0].domain"},
 		{"[blocklist]\nblocklist_instance_destinations = [{ domain = \"x.example\", token = \"sm://nope\" }]\n", "token"},
@@ -115,13 +146,13 @@ func TestBlocklistProblems(t *testing.T) {
 		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://x/y.json\", public_key = \"short\" }]\n", "public_key"},
 	}
 	for _, tt := range tests {
-		_, err := Parse("f.toml", []byte(minimal+tt.toml))
+		_, _, err := load(t, "f.toml", minimal+tt.toml)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want %q", tt.toml, err, tt.want)
 		}
 	}
 	// A FediBlockHole file reports its problems at the top level.
-	_, err := Parse("fbh.toml", []byte("mergeplan = 'avg'\nblocklist_url_sources = []\n"))
+	_, _, err := load(t, "fbh.toml", "mergeplan = 'avg'\nblocklist_url_sources = []\n")
 	if err == nil || !strings.Contains(err.Error(), "fbh.toml: mergeplan") {
 		t.Errorf("FBH problems: %v", err)
 	}
