@@ -166,24 +166,23 @@ func (s *Server) measureTotal(key, d string, subdomains bool) int {
 	return total
 }
 
-// measureData is the per-day series over generate_series(start_at, end_at, '1 day'). From
-// 4.3.0 the series is cast to ::date, so each date is a plain "2026-08-01"
-// (app/lib/admin/metrics/measure/query_helper.rb#generated_series_days, #29928); before, it was
-// a timestamp. Follows carry no dates in the simulator, so every value is "0".
+// measureData is the per-day series. From 4.3.0 it is generate_series(:start_at::timestamp,
+// :end_at::timestamp, '1 day')::date, so each date is a plain "2026-08-01"
+// (app/lib/admin/metrics/measure/query_helper.rb#generated_series_days, #29928); before, the
+// series ran over date_trunc('day', …)::date and its values were timestamps. Follows carry no
+// dates in the simulator, so every value is "0".
 func (s *Server) measureData(start, end time.Time, ok bool) []measureDatumJSON {
 	data := []measureDatumJSON{}
 	if !ok {
 		return data
 	}
-	format := pgTimestampJSON
-	if s.ver.atLeast(4, 3, 0) {
-		format = pgDateJSON
+	format := pgDateJSON
+	if !s.ver.atLeast(4, 3, 0) {
+		format = pgTimestampJSON
+		start, end = midnightUTC(start), midnightUTC(end)
 	}
-	day := midnightUTC(start)
-	last := midnightUTC(end)
-	for i := 0; !day.After(last) && i < 3660; i++ {
-		data = append(data, measureDatumJSON{Date: format(day), Value: "0"})
-		day = day.AddDate(0, 0, 1)
+	for day, i := start, 0; !day.After(end) && i < 3660; day, i = day.AddDate(0, 0, 1), i+1 {
+		data = append(data, measureDatumJSON{Date: format(midnightUTC(day)), Value: "0"})
 	}
 	return data
 }

@@ -2,6 +2,7 @@ package mastosim
 
 import (
 	"net/url"
+	"slices"
 	"testing"
 )
 
@@ -167,21 +168,32 @@ func TestMeasuresWithoutDatesFollowVersion(t *testing.T) {
 // (app/lib/admin/metrics/measure/query_helper.rb#generated_series_days, #29928), so the data
 // dates are plain dates; before, they were timestamps.
 func TestMeasuresDateFormatFollowsVersion(t *testing.T) {
-	for version, want := range map[string][2]string{
-		"4.2.10": {"2026-02-25T00:00:00.000+00:00", "2026-02-26T00:00:00.000+00:00"},
-		"4.3.0":  {"2026-02-25", "2026-02-26"},
-		"4.6.6":  {"2026-02-25", "2026-02-26"},
-	} {
-		t.Run(version, func(t *testing.T) {
-			s, _ := newSim(t, Options{Version: version})
+	tests := []struct {
+		version, start, end string
+		want                []string
+	}{
+		{"4.2.10", "2026-02-25", "2026-02-26T13:00:00Z", []string{"2026-02-25T00:00:00.000+00:00", "2026-02-26T00:00:00.000+00:00"}},
+		{"4.3.0", "2026-02-25", "2026-02-26T13:00:00Z", []string{"2026-02-25", "2026-02-26"}},
+		{"4.6.6", "2026-02-25", "2026-02-26", []string{"2026-02-25", "2026-02-26"}},
+		// 4.2: the series runs over date_trunc('day', …); 4.3: over the timestamps themselves.
+		{"4.2.10", "2026-02-25T13:00:00Z", "2026-02-26T12:00:00Z", []string{"2026-02-25T00:00:00.000+00:00", "2026-02-26T00:00:00.000+00:00"}},
+		{"4.3.0", "2026-02-25T13:00:00Z", "2026-02-26T12:00:00Z", []string{"2026-02-25"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version+" "+tt.start+" "+tt.end, func(t *testing.T) {
+			s, _ := newSim(t, Options{Version: tt.version})
 			w := do(t, s, "POST", "/api/v1/admin/measures", adminTok, map[string]any{
-				"keys": []string{"instance_followers"}, "start_at": "2026-02-25", "end_at": "2026-02-26T13:00:00Z",
+				"keys": []string{"instance_followers"}, "start_at": tt.start, "end_at": tt.end,
 				"instance_followers": map[string]any{"domain": "bad.example"},
 			})
 			wantStatus(t, w, 200)
 			got := decode[[]measure](t, w)
-			if len(got) != 1 || len(got[0].Data) != 2 || got[0].Data[0].Date != want[0] || got[0].Data[1].Date != want[1] {
-				t.Fatalf("data = %s, want dates %v", w.Body.String(), want)
+			var dates []string
+			for _, d := range got[0].Data {
+				dates = append(dates, d.Date)
+			}
+			if !slices.Equal(dates, tt.want) {
+				t.Fatalf("dates %v, want %v", dates, tt.want)
 			}
 		})
 	}
