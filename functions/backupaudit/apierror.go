@@ -55,7 +55,7 @@ func gkeResource(t GKETarget) resource {
 		role: RoleGKEBackupViewer,
 		grant: fmt.Sprintf("grant %s on the project: gcloud projects add-iam-policy-binding %s --member=%s --role=%s",
 			RoleGKEBackupViewer, t.Project, saPlaceholder, RoleGKEBackupViewer),
-		notFound: fmt.Sprintf("check project, location and plan in [[backup.gke]]; list the plans with: %s backup-plans list --project=%s --location=%s", backupRestore, t.Project, t.Location),
+		notFound: fmt.Sprintf("check project, location and plan in [[backup.gke]]; list the plans with: gcloud beta container backup-restore backup-plans list --project=%s --location=%s", t.Project, t.Location),
 	}
 }
 

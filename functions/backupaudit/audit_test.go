@@ -72,19 +72,23 @@ func gkeBackup(e *backupfake.Env, created time.Time, state gkebackuppb.Backup_St
 	return backupfake.GKEBackup(p.Name(), p.Resource.Cluster, created, created.Add(12*time.Minute), state, pods, size)
 }
 
-// TestChecks runs every check to pass, warn and fail on realistic answers.
-func TestChecks(t *testing.T) {
+// checkCase is a change to the Healthy environment and what the checks say about it.
+type checkCase struct {
+	name   string
+	mutate func(e *backupfake.Env)
+	th     backupaudit.Thresholds
+	want   map[string]backupaudit.Status // checks not listed must pass
+	// observed: substrings expected in the Observed text of a check.
+	observed map[string]string
+	// hint: substrings expected in the Hint of a check; noHint: substrings it must not hold.
+	hint, noHint map[string]string
+}
+
+// checkCases make every check pass, warn and fail on realistic answers (TestChecks), and so
+// give every hint a check can print (TestHintsParseWithGcloud).
+func checkCases() []checkCase {
 	const gib = int64(1) << 30
-	tests := []struct {
-		name   string
-		mutate func(e *backupfake.Env)
-		th     backupaudit.Thresholds
-		want   map[string]backupaudit.Status // checks not listed must pass
-		// observed: substrings expected in the Observed text of a check.
-		observed map[string]string
-		// hint: substrings expected in the Hint of a check; noHint: substrings it must not hold.
-		hint, noHint map[string]string
-	}{
+	return []checkCase{
 		{name: "healthy", mutate: func(*backupfake.Env) {},
 			observed: map[string]string{
 				backupaudit.SQLLastBackupFresh:    "2026-11-20 03:09 UTC, 8h51m ago",
@@ -419,7 +423,11 @@ func TestChecks(t *testing.T) {
 			},
 			observed: map[string]string{backupaudit.GKEBackupGrowth: "over the previous 7 backups"}},
 	}
-	for _, tt := range tests {
+}
+
+// TestChecks runs every check to pass, warn and fail on realistic answers.
+func TestChecks(t *testing.T) {
+	for _, tt := range checkCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			env := backupfake.Healthy(now)
 			tt.mutate(&env)

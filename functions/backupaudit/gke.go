@@ -37,12 +37,12 @@ func auditGKE(ctx context.Context, src GKEBackup, t GKETarget, now time.Time, th
 	)
 }
 
-// backupRestore is the gcloud command group of Backup for GKE: it exists only in the beta
-// (and alpha) release track, there is no GA `gcloud container backup-restore`.
-const backupRestore = "gcloud beta container backup-restore"
+// The Backup for GKE commands are in gcloud's beta (and alpha) release track only: there is no
+// GA `gcloud container backup-restore`. They are spelt out in each hint so that the gcloud
+// check (gcloud_test.go) sees every one.
 
 func planUpdate(t GKETarget, flags string) string {
-	return fmt.Sprintf("%s backup-plans update %s --project=%s --location=%s %s", backupRestore, t.Plan, t.Project, t.Location, flags)
+	return fmt.Sprintf("gcloud beta container backup-restore backup-plans update %s --project=%s --location=%s %s", t.Plan, t.Project, t.Location, flags)
 }
 
 // planCreate is a command creating a replacement for plan p (which cannot be fixed in place)
@@ -52,8 +52,8 @@ func planCreate(t GKETarget, p gcpbackup.GKEPlan, th Thresholds) string {
 	if cluster == "" {
 		cluster = fmt.Sprintf("projects/%s/locations/%s/clusters/CLUSTER", t.Project, t.Location)
 	}
-	return fmt.Sprintf(`%s backup-plans create %s-2 --project=%s --location=%s --cluster=%s --all-namespaces --include-volume-data --include-secrets --cron-schedule="0 3 * * *" --backup-retain-days=%d; then set plan = "%s-2" in [[backup.gke]]`,
-		backupRestore, t.Plan, t.Project, t.Location, cluster, th.MinGKERetentionDays, t.Plan)
+	return fmt.Sprintf(`gcloud beta container backup-restore backup-plans create %s-2 --project=%s --location=%s --cluster=%s --all-namespaces --include-volume-data --include-secrets --cron-schedule="0 3 * * *" --backup-retain-days=%d; then set plan = "%s-2" in [[backup.gke]]`,
+		t.Plan, t.Project, t.Location, cluster, th.MinGKERetentionDays, t.Plan)
 }
 
 func gkePlanActive(t GKETarget, p gcpbackup.GKEPlan, th Thresholds) Check {
@@ -66,7 +66,7 @@ func gkePlanActive(t GKETarget, p gcpbackup.GKEPlan, th Thresholds) Check {
 			s += " (" + p.StateReason + ")"
 		}
 		problems = append(problems, s)
-		hints = append(hints, fmt.Sprintf("see why: %s backup-plans describe %s --project=%s --location=%s", backupRestore, t.Plan, t.Project, t.Location))
+		hints = append(hints, fmt.Sprintf("see why: gcloud beta container backup-restore backup-plans describe %s --project=%s --location=%s", t.Plan, t.Project, t.Location))
 	}
 	if p.Deactivated {
 		problems = append(problems, "deactivated")
@@ -140,8 +140,8 @@ func succeededNewestFirst(backups []gcpbackup.GKEBackup) []gcpbackup.GKEBackup {
 
 func gkeLastBackupFresh(t GKETarget, succeeded []gcpbackup.GKEBackup, listed int, now time.Time, th Thresholds) Check {
 	c := Check{ID: GKELastBackupFresh, Target: t.String(), Expected: expectation(GKELastBackupFresh, th)}
-	hint := fmt.Sprintf("check the plan's schedule and recent backups: %s backups list --backup-plan=%s --project=%s --location=%s; take one now: %s backups create manual-$(date +%%Y%%m%%d) --backup-plan=%s --project=%s --location=%s",
-		backupRestore, t.Plan, t.Project, t.Location, backupRestore, t.Plan, t.Project, t.Location)
+	hint := fmt.Sprintf("check the plan's schedule and recent backups: gcloud beta container backup-restore backups list --backup-plan=%s --project=%s --location=%s; take one now: gcloud beta container backup-restore backups create manual-$(date +%%Y%%m%%d) --backup-plan=%s --project=%s --location=%s",
+		t.Plan, t.Project, t.Location, t.Plan, t.Project, t.Location)
 	if len(succeeded) == 0 {
 		c.Status = Fail
 		c.Observed = fmt.Sprintf("no SUCCEEDED backup found (%s listed)", plural(listed, "backup"))
@@ -196,8 +196,8 @@ func gkeNoFailedBackups(t GKETarget, backups []gcpbackup.GKEBackup, now time.Tim
 	}
 	c.Status = Warn
 	c.Observed = plural(len(failed), "failed backup") + ": " + strings.Join(parts, "; ")
-	c.Hint = fmt.Sprintf("read the reason: %s backups describe %s --backup-plan=%s --project=%s --location=%s",
-		backupRestore, path.Base(failed[0].Name), t.Plan, t.Project, t.Location)
+	c.Hint = fmt.Sprintf("read the reason: gcloud beta container backup-restore backups describe %s --backup-plan=%s --project=%s --location=%s",
+		path.Base(failed[0].Name), t.Plan, t.Project, t.Location)
 	return c
 }
 
