@@ -44,7 +44,7 @@ func bucketResource(name string) resource {
 		role: RoleLegacyBucketReader,
 		grant: fmt.Sprintf("grant %s on the bucket: gcloud storage buckets add-iam-policy-binding gs://%s --member=%s --role=%s",
 			RoleLegacyBucketReader, name, saPlaceholder, RoleLegacyBucketReader),
-		notFound: "check the name in [[backup.bucket]]; list the buckets with: gcloud storage buckets list --project=PROJECT",
+		notFound: "check the name in [[backup.bucket]]; list the buckets with: gcloud storage buckets list (add --project=ID for another project)",
 	}
 }
 
