@@ -2,6 +2,7 @@ package gcloudcheck
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -40,9 +41,13 @@ func fillPlaceholders(s string) string {
 // substitutions), its words expanded as the shell would with env. firstLine is the line of
 // the script's first line in source (0: source already says where).
 func FromShell(source string, firstLine int, script string, kind Kind, env Env) ([]Line, error) {
-	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(fillPlaceholders(script)), source)
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(fillPlaceholders(script)), "")
 	if err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", source, firstLine, err)
+		var perr syntax.ParseError
+		if errors.As(err, &perr) && firstLine > 0 {
+			return nil, fmt.Errorf("%s:%d: not shell code: %s", source, firstLine+int(perr.Pos.Line())-1, perr.Text)
+		}
+		return nil, fmt.Errorf("%s: not shell code: %w", source, err)
 	}
 	var pairs []string
 	for k, v := range env.Vars {
@@ -175,8 +180,8 @@ func fromCodeSpan(source string, line int, code string, env Env) ([]Line, error)
 }
 
 // FromMarkdown returns the gcloud commands of a Markdown document: in fenced and indented
-// code blocks (other than those of a language that is not shell, such as toml), as shell
-// code; in inline code starting with "gcloud ", as a Command, or a Mention when it only names
+// code blocks that mention gcloud (other than those of a language that is not shell, such
+// as toml), as shell code; in inline code starting with "gcloud ", as a Command, or a Mention when it only names
 // a command.
 func FromMarkdown(name string, src []byte, env Env) ([]Line, error) {
 	doc := goldmark.New().Parser().Parse(text.NewReader(src))
@@ -204,6 +209,9 @@ func FromMarkdown(name string, src []byte, env Env) ([]Line, error) {
 				s := segs.At(i)
 				code.Write(s.Value(src))
 			}
+			if !strings.Contains(code.String(), "gcloud") {
+				return ast.WalkSkipChildren, nil // nothing to check (and maybe not shell)
+			}
 			found, err := FromShell(name, lineOf(segs.At(0).Start), code.String(), Command, env)
 			if err != nil {
 				return ast.WalkStop, err
@@ -217,14 +225,16 @@ func FromMarkdown(name string, src []byte, env Env) ([]Line, error) {
 					code.Write(t.Segment.Value(src))
 				}
 			}
-			if !strings.HasPrefix(code.String(), "gcloud ") {
+			// A line ending in a code span is a space (CommonMark).
+			span := strings.ReplaceAll(code.String(), "\n", " ")
+			if !strings.HasPrefix(span, "gcloud ") {
 				return ast.WalkSkipChildren, nil
 			}
 			line := 0
 			if t, ok := b.FirstChild().(*ast.Text); ok {
 				line = lineOf(t.Segment.Start)
 			}
-			found, err := fromCodeSpan(name, line, code.String(), env)
+			found, err := fromCodeSpan(name, line, span, env)
 			if err != nil {
 				return ast.WalkStop, err
 			}
@@ -237,20 +247,28 @@ func FromMarkdown(name string, src []byte, env Env) ([]Line, error) {
 }
 
 // FromHashComments returns the gcloud commands in the "#" comments of a Terraform, YAML or
-// shell file. An indented comment block ("#   gcloud ...", continuation lines included) is
-// an example to run, read as shell code (Command); gcloud named in the comment's prose is a
-// Mention.
+// shell file. An indented comment block ("#   gcloud ...", continuation lines included) that
+// mentions gcloud is an example to run, read as shell code (Command); gcloud named in the
+// comment's prose is a Mention.
 func FromHashComments(name string, src []byte, env Env) ([]Line, error) {
 	var lines []Line
 	var code, prose []string
 	codeStart, proseStart := 0, 0
+	shell := func() error {
+		defer func() { code = nil }()
+		if !strings.Contains(strings.Join(code, "\n"), "gcloud") {
+			return nil // an indented table or another tool's example
+		}
+		found, err := FromShell(name, codeStart, strings.Join(code, "\n"), Command, env)
+		if err != nil {
+			return err
+		}
+		lines = append(lines, found...)
+		return nil
+	}
 	flush := func() error {
-		if len(code) > 0 {
-			found, err := FromShell(name, codeStart, strings.Join(code, "\n"), Command, env)
-			if err != nil {
-				return err
-			}
-			lines = append(lines, found...)
+		if err := shell(); err != nil {
+			return err
 		}
 		if len(prose) > 0 {
 			found, err := FromProse(fmt.Sprintf("%s:%d", name, proseStart), strings.Join(prose, " "), Mention, env)
@@ -284,13 +302,8 @@ func FromHashComments(name string, src []byte, env Env) ([]Line, error) {
 			}
 			code = append(code, text)
 		default:
-			if len(code) > 0 {
-				found, err := FromShell(name, codeStart, strings.Join(code, "\n"), Command, env)
-				if err != nil {
-					return nil, err
-				}
-				lines = append(lines, found...)
-				code = nil
+			if err := shell(); err != nil {
+				return nil, err
 			}
 			if len(prose) == 0 {
 				proseStart = i + 1

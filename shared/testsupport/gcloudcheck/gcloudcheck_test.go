@@ -93,7 +93,7 @@ func TestFromProse(t *testing.T) {
 }
 
 func TestFromMarkdown(t *testing.T) {
-	md := "# Title\n\nRun `gcloud functions deploy` from Cloud Build, or `gcloud builds submit /tmp/x.tgz --region=$REGION`.\n" +
+	md := "# Title\n\nRun `gcloud functions deploy` from Cloud Build, or `gcloud builds submit /tmp/x.tgz\n--region=$REGION`.\n" +
 		"\n| a | `gcloud secrets versions disable 1 --secret=s` |\n" +
 		"\n```sh\ngcloud scheduler jobs run fediops-approve \\\n  --location=$REGION\n```\n" +
 		"\n```toml\nx = \"gcloud not a command\"\n```\n" +
@@ -112,7 +112,7 @@ func TestFromMarkdown(t *testing.T) {
 	if got := args(lines); !slices.Equal(got, want) {
 		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
-	wantSources := []string{"doc.md:3", "doc.md:3", "doc.md:5", "doc.md:8", "doc.md:16"}
+	wantSources := []string{"doc.md:3", "doc.md:3", "doc.md:6", "doc.md:9", "doc.md:17"}
 	for i, l := range lines {
 		if i < len(wantSources) && l.Source != wantSources[i] {
 			t.Errorf("%s: source, want %s", l, wantSources[i])
