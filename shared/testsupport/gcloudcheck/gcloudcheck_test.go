@@ -155,6 +155,7 @@ resource "x" "y" {} # inline comments are not read
 // TestParserVerdicts: the parser accepts what gcloud runs and refuses, with gcloud's own
 // message, what gcloud would refuse; mentions need an existing command and flags.
 func TestParserVerdicts(t *testing.T) {
+	t.Parallel()
 	c := Require(t)
 	cmd := func(a ...string) Line { return Line{Source: "test", Args: a, Kind: Command} }
 	mention := func(a ...string) Line { return Line{Source: "test", Args: a, Kind: Mention} }
@@ -205,6 +206,7 @@ func TestParserVerdicts(t *testing.T) {
 // error), the accepted one gets past the parser and stops for want of credentials. The
 // parser's verdicts must be the same.
 func TestParserAgreesWithGcloud(t *testing.T) {
+	t.Parallel()
 	c := Require(t)
 	good := []string{"sql", "instances", "patch", "db", "--project=p", "--enable-bin-log"}
 	bad := []string{"sql", "instances", "patch", "db", "--project=p", "--enable-bogus"}
