@@ -421,7 +421,7 @@ func rootPackages(t *testing.T, dir string, files []string) (map[string][]string
 
 // TestRootPackageIsDeployable: exactly one package at the module root, with or without the
 // test files; it imports the Functions Framework (declarative registration); no directory
-// shadows it; go.mod suits the go126 runtime.
+// shadows it; go.mod suits the runtime of cloudbuild.yaml (_RUNTIME).
 func TestRootPackageIsDeployable(t *testing.T) {
 	entries, err := os.ReadDir("..")
 	if err != nil {
@@ -460,11 +460,13 @@ func TestRootPackageIsDeployable(t *testing.T) {
 	if first, _, _ := strings.Cut(mf.Module.Mod.Path, "/"); !strings.Contains(first, ".") {
 		t.Errorf("module path %s: the buildpack needs a dot in the first element", mf.Module.Mod.Path)
 	}
-	if mf.Go == nil || !goAtMost(mf.Go.Version, 1, 26) {
-		t.Errorf("go.mod says go %v; the go126 runtime builds with Go 1.26", mf.Go)
+	cfg, _ := loadCloudBuild(t)
+	rt := functionsRuntime(t, cfg)
+	if mf.Go == nil || !goAtMost(mf.Go.Version, rt.major, rt.minor) {
+		t.Errorf("go.mod says go %v; the %s runtime builds with Go %d.%d", mf.Go, rt.id, rt.major, rt.minor)
 	}
-	if mf.Toolchain != nil && !goAtMost(strings.TrimPrefix(mf.Toolchain.Name, "go"), 1, 26) {
-		t.Errorf("go.mod asks for toolchain %s, newer than the go126 runtime", mf.Toolchain.Name)
+	if mf.Toolchain != nil && !goAtMost(strings.TrimPrefix(mf.Toolchain.Name, "go"), rt.major, rt.minor) {
+		t.Errorf("go.mod asks for toolchain %s, newer than the %s runtime", mf.Toolchain.Name, rt.id)
 	}
 	framework := false
 	for _, r := range mf.Require {

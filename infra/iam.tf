@@ -54,12 +54,17 @@ resource "google_service_account" "build" {
 }
 
 # --- custom roles: one permission each, granted on buckets only -------------------------
+#
+# Custom roles are created through the IAM API, which this same apply enables: without the
+# depends_on they would race its enablement on an empty project.
 
 resource "google_project_iam_custom_role" "object_create" {
   role_id     = "fediopsObjectCreate"
   title       = "fediops object create"
   description = "Create new objects. Overwriting an existing one also needs storage.objects.delete."
   permissions = ["storage.objects.create"]
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_project_iam_custom_role" "object_read" {
@@ -67,6 +72,8 @@ resource "google_project_iam_custom_role" "object_read" {
   title       = "fediops object read"
   description = "Read objects and their metadata."
   permissions = ["storage.objects.get"]
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_project_iam_custom_role" "object_list" {
@@ -74,6 +81,8 @@ resource "google_project_iam_custom_role" "object_list" {
   title       = "fediops object list"
   description = "List object names."
   permissions = ["storage.objects.list"]
+
+  depends_on = [google_project_service.this]
 }
 
 resource "google_project_iam_custom_role" "object_replace" {
@@ -81,6 +90,8 @@ resource "google_project_iam_custom_role" "object_replace" {
   title       = "fediops object replace"
   description = "Overwrite (or delete) objects. Only ever granted with a condition on the object name."
   permissions = ["storage.objects.delete"]
+
+  depends_on = [google_project_service.this]
 }
 
 locals {

@@ -855,7 +855,7 @@ func TestCloudBuildDeploysEveryFunction(t *testing.T) {
 			topic, topicIn := resourceOverFunctions(t, e, "google_pubsub_topic", key)
 			want := map[string]string{
 				"--gen2":                    "",
-				"--runtime":                 "go126",
+				"--runtime":                 "${_RUNTIME}",
 				"--region":                  "${_REGION}",
 				"--source":                  ".",
 				"--entry-point":             ep,
@@ -901,12 +901,38 @@ func TestCloudBuildDeploysEveryFunction(t *testing.T) {
 	if got, want := cfg.Substitutions["_REGION"], defaults.vars["region"]; !want.IsKnown() || got != want.AsString() {
 		t.Errorf("cloudbuild.yaml _REGION = %q, Terraform's default region is %#v", got, want)
 	}
+	// One runtime for the three functions (_RUNTIME), and the test step builds with its Go.
+	rt := functionsRuntime(t, cfg)
+	if want := fmt.Sprintf("golang:%d.%d", rt.major, rt.minor); test.Name != want {
+		t.Errorf("the test step runs in %s; the functions' runtime %s builds with %s", test.Name, rt.id, want)
+	}
 	if cfg.Options["logging"] != "CLOUD_LOGGING_ONLY" {
 		t.Errorf("options.logging = %v: a build running as a user-managed service account needs CLOUD_LOGGING_ONLY", cfg.Options["logging"])
 	}
 	if cfg.Options["dynamicSubstitutions"] != true {
 		t.Error("options.dynamicSubstitutions must be true: _FEDIOPS_CONFIG's default refers to ${PROJECT_ID}")
 	}
+}
+
+// fnRuntime is the Cloud Functions runtime of cloudbuild.yaml (_RUNTIME, e.g. go126) and the
+// Go version it builds with.
+type fnRuntime struct {
+	id           string
+	major, minor int
+}
+
+var runtimeID = regexp.MustCompile(`^go1([0-9]{2})$`)
+
+// functionsRuntime reads _RUNTIME, the one place the runtime is named.
+func functionsRuntime(t *testing.T, cfg buildConfig) fnRuntime {
+	t.Helper()
+	id := cfg.Substitutions["_RUNTIME"]
+	m := runtimeID.FindStringSubmatch(id)
+	if m == nil {
+		t.Fatalf("cloudbuild.yaml _RUNTIME = %q, want a Go runtime such as go126", id)
+	}
+	minor, _ := strconv.Atoi(m[1])
+	return fnRuntime{id: id, major: 1, minor: minor}
 }
 
 func keysOf(m map[string]bool) []string {

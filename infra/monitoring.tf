@@ -35,6 +35,20 @@ resource "google_logging_metric" "errors" {
   depends_on = [google_project_service.this]
 }
 
+# Cloud Monitoring does not know a log-based metric for a while after Logging created it:
+# creating the alert policy right away fails with 404 "Cannot find metric(s) ... it could
+# take up to 10 minutes to become available" (hashicorp/terraform-provider-google#11102).
+# So the policy waits those 10 minutes after the metric is created (or replaced), and only
+# then; later applies do not wait. The policy reads the metric's name through this resource,
+# which makes the order explicit.
+resource "time_sleep" "errors_metric" {
+  create_duration = "600s"
+
+  triggers = {
+    metric = google_logging_metric.errors.name
+  }
+}
+
 resource "google_monitoring_alert_policy" "errors" {
   display_name = "fediops: ERROR log lines"
   combiner     = "OR"
@@ -43,7 +57,7 @@ resource "google_monitoring_alert_policy" "errors" {
   conditions {
     display_name = "a fediops function logged at ERROR"
     condition_threshold {
-      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${google_logging_metric.errors.name}\""
+      filter          = "resource.type = \"cloud_run_revision\" AND metric.type = \"logging.googleapis.com/user/${time_sleep.errors_metric.triggers["metric"]}\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"

@@ -162,7 +162,7 @@ variable "instance_tokens" {
 }
 
 variable "audited_buckets" {
-  description = "Cloud Storage buckets (e.g. Mastodon media) whose backup settings the backup audit checks: it gets roles/storage.legacyBucketReader on each."
+  description = "Cloud Storage buckets (e.g. Mastodon media) whose backup settings the backup audit checks: it gets roles/storage.legacyBucketReader on each. Each bucket must exist before terraform apply (the grant fails on a missing bucket). Default: none."
   type        = set(string)
   default     = []
 

@@ -7,6 +7,11 @@ terraform {
       source  = "hashicorp/google"
       version = ">= 6.0, < 8.0"
     }
+    # time_sleep: the alert policy waits for its new log-based metric (monitoring.tf).
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9, < 1.0"
+    }
   }
 
   # State is local by default. To keep it in Cloud Storage instead, create a bucket and add

@@ -30,6 +30,11 @@ if [ -d infra ]; then
 fi
 
 step "go test"
+if command -v gcloud >/dev/null; then
+  echo "gcloud found ($(command -v gcloud)): the gcloud commands fediops prints and documents are parsed with its parser"
+else
+  echo "gcloud is not installed: the gcloud command checks (TestHintsParseWithGcloud, TestDocumentedGcloudCommandsParse, gcloudcheck) are SKIPPED"
+fi
 go test -count=1 -timeout 30m ./...
 
 step "fuzz (short runs)"

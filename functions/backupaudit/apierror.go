@@ -44,7 +44,7 @@ func bucketResource(name string) resource {
 		role: RoleLegacyBucketReader,
 		grant: fmt.Sprintf("grant %s on the bucket: gcloud storage buckets add-iam-policy-binding gs://%s --member=%s --role=%s",
 			RoleLegacyBucketReader, name, saPlaceholder, RoleLegacyBucketReader),
-		notFound: "check the name in [[backup.bucket]]; list the buckets with: gcloud storage buckets list --project=PROJECT",
+		notFound: "check the name in [[backup.bucket]]; list the buckets with: gcloud storage buckets list (add --project=ID for another project)",
 	}
 }
 
@@ -55,7 +55,7 @@ func gkeResource(t GKETarget) resource {
 		role: RoleGKEBackupViewer,
 		grant: fmt.Sprintf("grant %s on the project: gcloud projects add-iam-policy-binding %s --member=%s --role=%s",
 			RoleGKEBackupViewer, t.Project, saPlaceholder, RoleGKEBackupViewer),
-		notFound: fmt.Sprintf("check project, location and plan in [[backup.gke]]; list the plans with: gcloud container backup-restore backup-plans list --project=%s --location=%s", t.Project, t.Location),
+		notFound: fmt.Sprintf("check project, location and plan in [[backup.gke]]; list the plans with: gcloud beta container backup-restore backup-plans list --project=%s --location=%s", t.Project, t.Location),
 	}
 }
 

@@ -92,19 +92,23 @@ func gkeBackup(e *backupfake.Env, created time.Time, state gkebackuppb.Backup_St
 	return backupfake.GKEBackup(p.Name(), p.Resource.Cluster, created, created.Add(12*time.Minute), state, pods, size)
 }
 
-// TestChecks runs every check to pass, warn and fail on realistic answers.
-func TestChecks(t *testing.T) {
+// checkCase is a change to the Healthy environment and what the checks say about it.
+type checkCase struct {
+	name   string
+	mutate func(e *backupfake.Env)
+	th     backupaudit.Thresholds
+	want   map[string]backupaudit.Status // checks not listed must pass
+	// observed: substrings expected in the Observed text of a check.
+	observed map[string]string
+	// hint: substrings expected in the Hint of a check; noHint: substrings it must not hold.
+	hint, noHint map[string]string
+}
+
+// checkCases make every check pass, warn and fail on realistic answers (TestChecks), and so
+// give every hint a check can print (TestHintsParseWithGcloud).
+func checkCases() []checkCase {
 	const gib = int64(1) << 30
-	tests := []struct {
-		name   string
-		mutate func(e *backupfake.Env)
-		th     backupaudit.Thresholds
-		want   map[string]backupaudit.Status // checks not listed must pass
-		// observed: substrings expected in the Observed text of a check.
-		observed map[string]string
-		// hint: substrings expected in the Hint of a check.
-		hint map[string]string
-	}{
+	return []checkCase{
 		{name: "healthy", mutate: func(*backupfake.Env) {},
 			observed: map[string]string{
 				backupaudit.SQLLastBackupFresh:    "2026-11-20 03:09 UTC, 8h51m ago",
@@ -151,13 +155,56 @@ func TestChecks(t *testing.T) {
 				backupaudit.SQLPITREnabled: backupaudit.Fail, backupaudit.SQLRecoveryPointFresh: backupaudit.Fail,
 			},
 			observed: map[string]string{backupaudit.SQLRecoveryPointFresh: "point-in-time recovery is off"},
-			hint:     map[string]string{backupaudit.SQLPITREnabled: "--enable-point-in-time-recovery"}},
+			hint: map[string]string{
+				backupaudit.SQLPITREnabled:        "gcloud sql instances patch mastodon-db --project=fediops-healthy --enable-point-in-time-recovery --retained-transaction-log-days=7",
+				backupaudit.SQLRecoveryPointFresh: "--enable-point-in-time-recovery",
+			},
+			noHint: map[string]string{backupaudit.SQLPITREnabled: "--enable-bin-log", backupaudit.SQLRecoveryPointFresh: "--enable-bin-log"}},
 		{name: "mysql PITR is binaryLogEnabled",
 			mutate: func(e *backupfake.Env) {
 				e.SQL[0].Resource.DatabaseVersion = "MYSQL_8_0"
 				sqlBC(e).PointInTimeRecoveryEnabled = false
 				sqlBC(e).BinaryLogEnabled = true
 			}},
+		{name: "mysql PITR off: the hint turns on binary logging",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Resource.DatabaseVersion = "MYSQL_8_4"
+				sqlBC(e).PointInTimeRecoveryEnabled = true // ignored on MySQL
+				sqlBC(e).BinaryLogEnabled = false
+				sqlBC(e).TransactionLogRetentionDays = 3
+			},
+			want: map[string]backupaudit.Status{
+				backupaudit.SQLPITREnabled: backupaudit.Fail, backupaudit.SQLLogRetention: backupaudit.Fail,
+				backupaudit.SQLRecoveryPointFresh: backupaudit.Fail,
+			},
+			hint: map[string]string{
+				backupaudit.SQLPITREnabled:        "gcloud sql instances patch mastodon-db --project=fediops-healthy --enable-bin-log --retained-transaction-log-days=7",
+				backupaudit.SQLLogRetention:       "--enable-bin-log --retained-transaction-log-days=7",
+				backupaudit.SQLRecoveryPointFresh: "--enable-bin-log",
+			},
+			noHint: map[string]string{
+				backupaudit.SQLPITREnabled: "--enable-point-in-time-recovery", backupaudit.SQLLogRetention: "--enable-point-in-time-recovery",
+				backupaudit.SQLRecoveryPointFresh: "--enable-point-in-time-recovery",
+			}},
+		{name: "sql server PITR off",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Resource.DatabaseVersion = "SQLSERVER_2022_STANDARD"
+				sqlBC(e).PointInTimeRecoveryEnabled = false
+			},
+			want: map[string]backupaudit.Status{
+				backupaudit.SQLPITREnabled: backupaudit.Fail, backupaudit.SQLRecoveryPointFresh: backupaudit.Fail,
+			},
+			hint:   map[string]string{backupaudit.SQLPITREnabled: "--enable-point-in-time-recovery --retained-transaction-log-days=7"},
+			noHint: map[string]string{backupaudit.SQLPITREnabled: "--enable-bin-log"}},
+		{name: "unknown engine PITR off: both flags named",
+			mutate: func(e *backupfake.Env) {
+				e.SQL[0].Resource.DatabaseVersion = ""
+				sqlBC(e).PointInTimeRecoveryEnabled = false
+			},
+			want: map[string]backupaudit.Status{
+				backupaudit.SQLPITREnabled: backupaudit.Fail, backupaudit.SQLRecoveryPointFresh: backupaudit.Fail,
+			},
+			hint: map[string]string{backupaudit.SQLPITREnabled: "--enable-point-in-time-recovery --retained-transaction-log-days=7 (on MySQL: --enable-bin-log instead"}},
 
 		// cloudsql.log_retention
 		{name: "sql logs kept 3 days",
@@ -288,21 +335,24 @@ func TestChecks(t *testing.T) {
 			mutate:   func(e *backupfake.Env) { e.GKE[0].Resource.BackupSchedule.Paused = true },
 			want:     map[string]backupaudit.Status{backupaudit.GKEPlanActive: backupaudit.Fail},
 			observed: map[string]string{backupaudit.GKEPlanActive: "schedule paused"},
-			hint:     map[string]string{backupaudit.GKEPlanActive: "backup-plans update mastodon-nightly --project=fediops-healthy --location=europe-west1 --no-paused"}},
+			hint:     map[string]string{backupaudit.GKEPlanActive: "gcloud beta container backup-restore backup-plans update mastodon-nightly --project=fediops-healthy --location=europe-west1 --no-paused"}},
 		{name: "gke plan deactivated",
 			mutate: func(e *backupfake.Env) {
 				e.GKE[0].Resource.Deactivated = true
 				e.GKE[0].Resource.State = gkebackuppb.BackupPlan_DEACTIVATED
 			},
 			want:     map[string]backupaudit.Status{backupaudit.GKEPlanActive: backupaudit.Fail},
-			observed: map[string]string{backupaudit.GKEPlanActive: "state DEACTIVATED; deactivated"}},
+			observed: map[string]string{backupaudit.GKEPlanActive: "state DEACTIVATED; deactivated"},
+			hint: map[string]string{backupaudit.GKEPlanActive: "gcloud beta container backup-restore backup-plans create mastodon-nightly-2 --project=fediops-healthy --location=europe-west1 " +
+				"--cluster=projects/fediops-healthy/locations/europe-west1/clusters/mastodon --all-namespaces"}},
 		{name: "gke plan still provisioning",
 			mutate: func(e *backupfake.Env) {
 				e.GKE[0].Resource.State = gkebackuppb.BackupPlan_PROVISIONING
 				e.GKE[0].Resource.StateReason = "Waiting for the Backup for GKE agent"
 			},
 			want:     map[string]backupaudit.Status{backupaudit.GKEPlanActive: backupaudit.Fail},
-			observed: map[string]string{backupaudit.GKEPlanActive: "state PROVISIONING (Waiting for the Backup for GKE agent)"}},
+			observed: map[string]string{backupaudit.GKEPlanActive: "state PROVISIONING (Waiting for the Backup for GKE agent)"},
+			hint:     map[string]string{backupaudit.GKEPlanActive: "see why: gcloud beta container backup-restore backup-plans describe mastodon-nightly --project=fediops-healthy --location=europe-west1"}},
 		{name: "gke plan without schedule",
 			mutate:   func(e *backupfake.Env) { e.GKE[0].Resource.BackupSchedule = nil },
 			want:     map[string]backupaudit.Status{backupaudit.GKEPlanActive: backupaudit.Fail},
@@ -326,7 +376,7 @@ func TestChecks(t *testing.T) {
 				e.GKE[0].Resource.RetentionPolicy.Locked = true
 			},
 			want: map[string]backupaudit.Status{backupaudit.GKERetention: backupaudit.Fail},
-			hint: map[string]string{backupaudit.GKERetention: "locked"}},
+			hint: map[string]string{backupaudit.GKERetention: "locked and cannot be changed: create a new plan (same scope as the old one), e.g. gcloud beta container backup-restore backup-plans create mastodon-nightly-2"}},
 		{name: "gke backups never deleted",
 			mutate:   func(e *backupfake.Env) { e.GKE[0].Resource.RetentionPolicy = nil },
 			observed: map[string]string{backupaudit.GKERetention: "never deleted automatically"}},
@@ -341,7 +391,9 @@ func TestChecks(t *testing.T) {
 		{name: "gke no backups at all",
 			mutate:   func(e *backupfake.Env) { e.GKE[0].Backups = nil },
 			want:     map[string]backupaudit.Status{backupaudit.GKELastBackupFresh: backupaudit.Fail},
-			observed: map[string]string{backupaudit.GKEBackupGrowth: "not enough"}},
+			observed: map[string]string{backupaudit.GKEBackupGrowth: "not enough"},
+			hint: map[string]string{backupaudit.GKELastBackupFresh: "gcloud beta container backup-restore backups list --backup-plan=mastodon-nightly --project=fediops-healthy --location=europe-west1; " +
+				"take one now: gcloud beta container backup-restore backups create manual-$(date +%Y%m%d) --backup-plan=mastodon-nightly"}},
 		{name: "gke newest backup still in progress, previous one fresh enough",
 			mutate: func(e *backupfake.Env) {
 				b := gkeBackup(e, now.Add(-10*time.Minute), gkebackuppb.Backup_IN_PROGRESS, 0, 0)
@@ -355,7 +407,7 @@ func TestChecks(t *testing.T) {
 			},
 			want:     map[string]backupaudit.Status{backupaudit.GKENoFailedBackups: backupaudit.Warn},
 			observed: map[string]string{backupaudit.GKENoFailedBackups: "VolumeSnapshot creation timed out"},
-			hint:     map[string]string{backupaudit.GKENoFailedBackups: "backups describe nightly-20261119-0400"}},
+			hint:     map[string]string{backupaudit.GKENoFailedBackups: "gcloud beta container backup-restore backups describe nightly-20261119-0400 --backup-plan=mastodon-nightly"}},
 		{name: "gke failed backup 10 days ago is forgotten",
 			mutate: func(e *backupfake.Env) {
 				e.GKE[0].Backups = append(e.GKE[0].Backups, gkeBackup(e, now.Add(-10*24*time.Hour), gkebackuppb.Backup_FAILED, 0, 0))
@@ -391,7 +443,11 @@ func TestChecks(t *testing.T) {
 			},
 			observed: map[string]string{backupaudit.GKEBackupGrowth: "over the previous 7 backups"}},
 	}
-	for _, tt := range tests {
+}
+
+// TestChecks runs every check to pass, warn and fail on realistic answers.
+func TestChecks(t *testing.T) {
+	for _, tt := range checkCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			env := backupfake.Healthy(now)
 			tt.mutate(&env)
@@ -421,6 +477,11 @@ func TestChecks(t *testing.T) {
 			for id, sub := range tt.hint {
 				if !strings.Contains(checks[id].Hint, sub) {
 					t.Errorf("%s hint %q, want it to contain %q", id, checks[id].Hint, sub)
+				}
+			}
+			for id, sub := range tt.noHint {
+				if strings.Contains(checks[id].Hint, sub) {
+					t.Errorf("%s hint %q must not contain %q", id, checks[id].Hint, sub)
 				}
 			}
 			s := rep.Summary

@@ -51,7 +51,7 @@ func auditSQL(ctx context.Context, src CloudSQL, t SQLTarget, now time.Time, th 
 			ID: SQLRecoveryPointFresh, Target: target, Status: Fail,
 			Observed: "no recovery point: point-in-time recovery is off",
 			Expected: expectation(SQLRecoveryPointFresh, th),
-			Hint:     pitrHint(t, th),
+			Hint:     pitrHint(t, inst.Engine(), th),
 		})
 		return out
 	}
@@ -68,8 +68,17 @@ func sqlPatch(t SQLTarget, flags string) string {
 	return fmt.Sprintf("gcloud sql instances patch %s --project=%s %s", t.Instance, t.Project, flags)
 }
 
-func pitrHint(t SQLTarget, th Thresholds) string {
-	return sqlPatch(t, fmt.Sprintf("--enable-point-in-time-recovery --retained-transaction-log-days=%d", th.MinLogRetentionDays))
+// pitrHint turns point-in-time recovery on: binary logging on MySQL, the PITR setting on
+// PostgreSQL and SQL Server (gcloud sql instances patch refuses the other engine's flag).
+func pitrHint(t SQLTarget, engine gcpbackup.Engine, th Thresholds) string {
+	logs := fmt.Sprintf("--retained-transaction-log-days=%d", th.MinLogRetentionDays)
+	switch engine {
+	case gcpbackup.EngineMySQL:
+		return sqlPatch(t, "--enable-bin-log "+logs)
+	case gcpbackup.EnginePostgres, gcpbackup.EngineSQLServer:
+		return sqlPatch(t, "--enable-point-in-time-recovery "+logs)
+	}
+	return sqlPatch(t, "--enable-point-in-time-recovery "+logs) + " (on MySQL: --enable-bin-log instead of --enable-point-in-time-recovery)"
 }
 
 func sqlBackupsEnabled(t SQLTarget, inst gcpbackup.SQLInstance, th Thresholds) Check {
@@ -115,7 +124,7 @@ func sqlPITREnabled(t SQLTarget, inst gcpbackup.SQLInstance, th Thresholds) Chec
 		c.Status, c.Observed = Pass, "point-in-time recovery enabled"
 		return c
 	}
-	c.Status, c.Observed, c.Hint = Fail, "point-in-time recovery disabled", pitrHint(t, th)
+	c.Status, c.Observed, c.Hint = Fail, "point-in-time recovery disabled", pitrHint(t, inst.Engine(), th)
 	return c
 }
 
@@ -134,7 +143,7 @@ func sqlLogRetention(t SQLTarget, inst gcpbackup.SQLInstance, th Thresholds) Che
 		if inst.PointInTimeRecovery {
 			c.Hint = sqlPatch(t, fmt.Sprintf("--retained-transaction-log-days=%d", th.MinLogRetentionDays))
 		} else {
-			c.Hint = pitrHint(t, th)
+			c.Hint = pitrHint(t, inst.Engine(), th)
 		}
 	}
 	return c

@@ -164,6 +164,10 @@ func TestUnknownTargetsAre404(t *testing.T) {
 	if !strings.Contains(c1.Hint, "gcloud sql instances list --project=typo-project") {
 		t.Errorf("hint %q", c1.Hint)
 	}
+	c2, _ := rep.Find(backupaudit.GKEPlanActive, "typo-project/us-east1/nope")
+	if !strings.Contains(c2.Hint, "gcloud beta container backup-restore backup-plans list --project=typo-project --location=us-east1") {
+		t.Errorf("hint %q", c2.Hint)
+	}
 }
 
 // --- sources without HTTP, for what no server answer can cause ---------------------------

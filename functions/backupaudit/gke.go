@@ -37,8 +37,23 @@ func auditGKE(ctx context.Context, src GKEBackup, t GKETarget, now time.Time, th
 	)
 }
 
+// The Backup for GKE commands are in gcloud's beta (and alpha) release track only: there is no
+// GA `gcloud container backup-restore`. They are spelt out in each hint so that the gcloud
+// check (gcloud_test.go) sees every one.
+
 func planUpdate(t GKETarget, flags string) string {
-	return fmt.Sprintf("gcloud container backup-restore backup-plans update %s --project=%s --location=%s %s", t.Plan, t.Project, t.Location, flags)
+	return fmt.Sprintf("gcloud beta container backup-restore backup-plans update %s --project=%s --location=%s %s", t.Plan, t.Project, t.Location, flags)
+}
+
+// planCreate is a command creating a replacement for plan p (which cannot be fixed in place)
+// with a nightly schedule and retention of at least th.MinGKERetentionDays.
+func planCreate(t GKETarget, p gcpbackup.GKEPlan, th Thresholds) string {
+	cluster := p.Cluster
+	if cluster == "" {
+		cluster = fmt.Sprintf("projects/%s/locations/%s/clusters/CLUSTER", t.Project, t.Location)
+	}
+	return fmt.Sprintf(`gcloud beta container backup-restore backup-plans create %s-2 --project=%s --location=%s --cluster=%s --all-namespaces --include-volume-data --include-secrets --cron-schedule="0 3 * * *" --backup-retain-days=%d; then set plan = "%s-2" in [[backup.gke]]`,
+		t.Plan, t.Project, t.Location, cluster, th.MinGKERetentionDays, t.Plan)
 }
 
 func gkePlanActive(t GKETarget, p gcpbackup.GKEPlan, th Thresholds) Check {
@@ -51,11 +66,11 @@ func gkePlanActive(t GKETarget, p gcpbackup.GKEPlan, th Thresholds) Check {
 			s += " (" + p.StateReason + ")"
 		}
 		problems = append(problems, s)
-		hints = append(hints, fmt.Sprintf("see why: gcloud container backup-restore backup-plans describe %s --project=%s --location=%s", t.Plan, t.Project, t.Location))
+		hints = append(hints, fmt.Sprintf("see why: gcloud beta container backup-restore backup-plans describe %s --project=%s --location=%s", t.Plan, t.Project, t.Location))
 	}
 	if p.Deactivated {
 		problems = append(problems, "deactivated")
-		hints = append(hints, "a deactivated plan cannot be reactivated: create a new plan with gcloud container backup-restore backup-plans create")
+		hints = append(hints, "a deactivated plan cannot be reactivated: create a new one (same scope as the old one), e.g. "+planCreate(t, p, th))
 	}
 	schedule := ""
 	switch {
@@ -98,7 +113,7 @@ func gkeRetention(t GKETarget, p gcpbackup.GKEPlan, th Thresholds) Check {
 		c.Status, c.Observed = Fail, "backups kept "+days(n)
 		c.Hint = planUpdate(t, fmt.Sprintf("--backup-retain-days=%d", th.MinGKERetentionDays))
 		if p.RetentionLocked {
-			c.Hint = "the retention policy is locked and cannot be changed: create a new plan with --backup-retain-days=" + fmt.Sprint(th.MinGKERetentionDays)
+			c.Hint = "the retention policy is locked and cannot be changed: create a new plan (same scope as the old one), e.g. " + planCreate(t, p, th)
 		}
 	}
 	return c
@@ -125,7 +140,7 @@ func succeededNewestFirst(backups []gcpbackup.GKEBackup) []gcpbackup.GKEBackup {
 
 func gkeLastBackupFresh(t GKETarget, succeeded []gcpbackup.GKEBackup, listed int, now time.Time, th Thresholds) Check {
 	c := Check{ID: GKELastBackupFresh, Target: t.String(), Expected: expectation(GKELastBackupFresh, th)}
-	hint := fmt.Sprintf("check the plan's schedule and recent backups: gcloud container backup-restore backups list --backup-plan=%s --project=%s --location=%s; take one now: gcloud container backup-restore backups create manual-$(date +%%Y%%m%%d) --backup-plan=%s --project=%s --location=%s",
+	hint := fmt.Sprintf("check the plan's schedule and recent backups: gcloud beta container backup-restore backups list --backup-plan=%s --project=%s --location=%s; take one now: gcloud beta container backup-restore backups create manual-$(date +%%Y%%m%%d) --backup-plan=%s --project=%s --location=%s",
 		t.Plan, t.Project, t.Location, t.Plan, t.Project, t.Location)
 	if len(succeeded) == 0 {
 		c.Status = Fail
@@ -181,7 +196,7 @@ func gkeNoFailedBackups(t GKETarget, backups []gcpbackup.GKEBackup, now time.Tim
 	}
 	c.Status = Warn
 	c.Observed = plural(len(failed), "failed backup") + ": " + strings.Join(parts, "; ")
-	c.Hint = fmt.Sprintf("read the reason: gcloud container backup-restore backups describe %s --backup-plan=%s --project=%s --location=%s",
+	c.Hint = fmt.Sprintf("read the reason: gcloud beta container backup-restore backups describe %s --backup-plan=%s --project=%s --location=%s",
 		path.Base(failed[0].Name), t.Plan, t.Project, t.Location)
 	return c
 }

@@ -20,7 +20,7 @@ type SQLInstance struct {
 	BackupEnabled   bool   // backupConfiguration.enabled
 	BackupStartTime string // backupConfiguration.startTime, "HH:MM" UTC
 	// PointInTimeRecovery is pointInTimeRecoveryEnabled (PostgreSQL, SQL Server) or, for
-	// MySQL, binaryLogEnabled.
+	// MySQL, binaryLogEnabled (Engine tells which).
 	PointInTimeRecovery bool
 	// RetentionSettings tells whether backupRetentionSettings was present at all.
 	RetentionSettings bool
@@ -29,6 +29,31 @@ type SQLInstance struct {
 	LogRetentionDays  int64  // backupConfiguration.transactionLogRetentionDays
 	BackupTier        string // backupConfiguration.backupTier ("STANDARD", "ENHANCED")
 }
+
+// Engine is the database engine of a Cloud SQL instance: it decides which setting is
+// point-in-time recovery.
+type Engine string
+
+// The engines, as the prefixes of databaseVersion name them.
+const (
+	EngineUnknown   Engine = ""
+	EngineMySQL     Engine = "MYSQL"
+	EnginePostgres  Engine = "POSTGRES"
+	EngineSQLServer Engine = "SQLSERVER"
+)
+
+// EngineOf returns the engine of a databaseVersion such as "POSTGRES_16" or "MYSQL_8_0".
+func EngineOf(databaseVersion string) Engine {
+	prefix, _, _ := strings.Cut(databaseVersion, "_")
+	switch e := Engine(prefix); e {
+	case EngineMySQL, EnginePostgres, EngineSQLServer:
+		return e
+	}
+	return EngineUnknown
+}
+
+// Engine returns the instance's database engine (EngineUnknown when the API did not say).
+func (i SQLInstance) Engine() Engine { return EngineOf(i.DatabaseVersion) }
 
 // SQLBackupRun is one entry of backupRuns.list.
 type SQLBackupRun struct {
@@ -89,7 +114,7 @@ func (c *Client) Instance(ctx context.Context, project, instance string) (SQLIns
 	out.BackupEnabled = bc.Enabled
 	out.BackupStartTime = bc.StartTime
 	out.PointInTimeRecovery = bc.PointInTimeRecoveryEnabled
-	if strings.HasPrefix(di.DatabaseVersion, "MYSQL") {
+	if out.Engine() == EngineMySQL {
 		out.PointInTimeRecovery = bc.BinaryLogEnabled
 	}
 	if rs := bc.BackupRetentionSettings; rs != nil {

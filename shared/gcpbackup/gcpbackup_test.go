@@ -462,3 +462,44 @@ func TestBrokenCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineDecidesPITR: point-in-time recovery is binaryLogEnabled on MySQL and
+// pointInTimeRecoveryEnabled on PostgreSQL and SQL Server; the engine comes from
+// databaseVersion.
+func TestEngineDecidesPITR(t *testing.T) {
+	tests := []struct {
+		version        string
+		pitr, binLog   bool
+		engine         gcpbackup.Engine
+		wantRecoveryOn bool
+	}{
+		{"POSTGRES_16", true, false, gcpbackup.EnginePostgres, true},
+		{"POSTGRES_16", false, true, gcpbackup.EnginePostgres, false},
+		{"MYSQL_8_0", false, true, gcpbackup.EngineMySQL, true},
+		{"MYSQL_8_4", true, false, gcpbackup.EngineMySQL, false},
+		{"SQLSERVER_2022_STANDARD", true, false, gcpbackup.EngineSQLServer, true},
+		{"", true, false, gcpbackup.EngineUnknown, true},
+		{"ORACLE_23", true, false, gcpbackup.EngineUnknown, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version, func(t *testing.T) {
+			env := backupfake.Healthy(now)
+			env.SQL[0].Resource.DatabaseVersion = tt.version
+			bc := env.SQL[0].Resource.Settings.BackupConfiguration
+			bc.PointInTimeRecoveryEnabled, bc.BinaryLogEnabled = tt.pitr, tt.binLog
+			inst, err := client(t, start(t, env)).Instance(context.Background(), backupfake.HealthyProject, backupfake.SampleInstance)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := inst.Engine(); got != tt.engine {
+				t.Errorf("Engine() = %q, want %q", got, tt.engine)
+			}
+			if got := gcpbackup.EngineOf(tt.version); got != tt.engine {
+				t.Errorf("EngineOf(%q) = %q, want %q", tt.version, got, tt.engine)
+			}
+			if inst.PointInTimeRecovery != tt.wantRecoveryOn {
+				t.Errorf("PointInTimeRecovery = %v, want %v", inst.PointInTimeRecovery, tt.wantRecoveryOn)
+			}
+		})
+	}
+}

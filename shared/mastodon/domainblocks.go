@@ -86,7 +86,9 @@ func (c *Client) DomainBlocks(ctx context.Context) ([]DomainBlock, int, error) {
 }
 
 // CreateDomainBlock creates a block. A 422 naming an existing block is returned as a
-// *ConflictError.
+// *ConflictError. p.Domain is sent as given: callers pass names normalised by shared/domain
+// (Mastodon 4.3 answers 500 to a name with surrounding whitespace that an existing block
+// covers).
 func (c *Client) CreateDomainBlock(ctx context.Context, p DomainBlockParams) (DomainBlock, error) {
 	var b DomainBlock
 	_, err := c.do(ctx, request{method: http.MethodPost, path: domainBlocksPath, body: p}, &b)

@@ -396,8 +396,8 @@ func classifyDomain(raw string) (string, domainKind, string, string) {
 // (TestFastPathMatchesNormalize and FuzzNormalizeFastPath check this); it costs about 1µs per
 // name, which matters for a million rows.
 //
-// Outside the fast path the result must also be stable: Normalize maps invalid UTF-8 and
-// U+FFFD to the label "xn--zn7c", which Normalize itself then rejects; such names are invalid.
+// Outside the fast path the result must also be stable (Normalize's output is ASCII, which it
+// keeps as it is); the check below guards that.
 func normalizeDomain(s string) (string, error) {
 	if isCanonicalASCII(s) {
 		return s, nil

@@ -567,6 +567,44 @@ func TestFBHParserCSVCases(t *testing.T) {
 	}
 }
 
+// Names Mastodon 4.3 accepts as domain blocks (app/validators/domain_validator.rb: labels of
+// 1..63 characters of a-z, 0-9 and '-'; libidn leaves ASCII labels alone) are kept, in every
+// format, in the form Mastodon stores: no hyphen rules, no punycode check of "xn--" labels,
+// and IDNA2003's "ß" → "ss".
+func TestDomainFormsMastodonAccepts(t *testing.T) {
+	names := []string{"-lead.example", "trail-.example", "ab--cd.example", "xn--zz.example", "XN--P1ABE3D-XN--80ASEHDB", "straße.example"}
+	want := []string{"-lead.example", "trail-.example", "ab--cd.example", "xn--zz.example", "xn--p1abe3d-xn--80asehdb", "strasse.example"}
+	var jsonRows []string
+	for _, n := range names {
+		jsonRows = append(jsonRows, fmt.Sprintf(`{"domain":%q,"severity":"suspend"}`, n))
+	}
+	inputs := map[Format]string{
+		FormatCSV:            "domain,severity\n" + strings.Join(names, ",suspend\n") + ",suspend\n",
+		FormatMastodonCSV:    "#domain,#severity\n" + strings.Join(names, ",suspend\n") + ",suspend\n",
+		FormatJSON:           "[" + strings.Join(jsonRows, ",") + "]",
+		FormatText:           strings.Join(names, "\n") + "\n",
+		FormatRapidBlockCSV:  strings.Join(names, "\n") + "\n",
+		FormatRapidBlockJSON: `{"blocks":{"` + strings.Join(names, `":{"isBlocked":true},"`) + `":{"isBlocked":true}}}`,
+	}
+	for f, data := range inputs {
+		t.Run(string(f), func(t *testing.T) {
+			l := mustParse(t, data, f, Options{})
+			got := domains(l)
+			slices.Sort(got)
+			w := slices.Clone(want)
+			slices.Sort(w)
+			if !slices.Equal(got, w) || len(l.Skipped) != 0 {
+				t.Errorf("domains %v, skipped %s; want %v", got, reasons(l), w)
+			}
+		})
+	}
+	// An obfuscated name is checked with the same rules.
+	l := mustParse(t, "domain,severity\n-l**d.example,suspend\n", FormatCSV, Options{})
+	if len(l.Obfuscated) != 1 || l.Obfuscated[0].Domain != "-l**d.example" {
+		t.Errorf("obfuscated %+v, skipped %s", l.Obfuscated, reasons(l))
+	}
+}
+
 func TestFastPathMatchesNormalize(t *testing.T) {
 	for _, s := range []string{"a", "a.b", "ab--cd.example", "xn--bcher-kva.example", "-a.example", "a-.example", "a.b-c.d",
 		"1.2.3.4", "0", "a.", "a..b", ".a", strings.Repeat("a", 63) + ".example", strings.Repeat("a", 64) + ".example",

@@ -267,7 +267,8 @@ func loadAbs(t *testing.T, s fbhModelSource, fields []string) *lists.List {
 }
 
 // Oliphant's 2023 max list alone (one source, its allowlist), fediops against the FBH model:
-// the list's dirt (a ".cf" TLD row, an invalid punycode name) and its subdomain rows.
+// the list's dirt (a ".cf" TLD row) and its subdomain rows. Its invalid punycode name
+// xn--p1abe3d-xn--80asehdb is kept by both, as Mastodon's DomainValidator accepts it.
 func TestParityModelMaxList(t *testing.T) {
 	root := testdata(t)
 	src := fbhModelSource{filepath.Join(root, "oliphant/_unified_max_blocklist.csv"), "csv"}
@@ -284,7 +285,7 @@ func TestParityModelMaxList(t *testing.T) {
 	for _, d := range details {
 		t.Log(d)
 	}
-	want := map[string]int{"covered_by_parent": 4, "invalid_domain": 1, "tld_wildcard": 2}
+	want := map[string]int{"covered_by_parent": 4, "tld_wildcard": 2}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Errorf("difference kinds %v, want %v", kinds, want)
 	}

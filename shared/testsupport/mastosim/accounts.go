@@ -297,8 +297,9 @@ func (s *Server) showAccount(c *call, id string) *response {
 
 // approveOrReject runs the before_actions shared by #approve and #reject:
 // authorize_if_got_token!(admin:write, admin:write:accounts), set_account (404),
-// require_local_account! (403 unless local with a user), then UserPolicy#approve?/#reject?
-// (role.can?(:manage_users) && !record.approved?, else 403).
+// require_local_account! (403 "Forbidden" unless local with a user), then
+// UserPolicy#approve?/#reject? (role.can?(:manage_users) && !record.approved?, else Pundit's
+// 403 "This action is not allowed").
 func (s *Server) approveOrReject(c *call, id string) (*Account, *response) {
 	if r := c.authorizeIfGotToken("admin:write", "admin:write:accounts"); r != nil {
 		return nil, r
@@ -308,7 +309,7 @@ func (s *Server) approveOrReject(c *call, id string) (*Account, *response) {
 		return nil, r
 	}
 	if a.Domain != "" {
-		return nil, forbidden()
+		return nil, requireLocalAccountForbidden()
 	}
 	if r := c.authorizePolicy(); r != nil {
 		return nil, r
@@ -317,6 +318,14 @@ func (s *Server) approveOrReject(c *call, id string) (*Account, *response) {
 		return nil, forbidden()
 	}
 	return a, nil
+}
+
+// requireLocalAccountForbidden is Api::V1::Admin::AccountsController#require_local_account!
+// calling ApplicationController#forbidden, which Api::BaseController#respond_with_error renders
+// as { error: Rack::Utils::HTTP_STATUS_CODES[403] } (app/controllers/api/base_controller.rb),
+// not with Pundit's message.
+func requireLocalAccountForbidden() *response {
+	return errorResponse(http.StatusForbidden, http.StatusText(http.StatusForbidden))
 }
 
 // approveAccount is #approve: User#approve! then the Admin::Account with approved true.

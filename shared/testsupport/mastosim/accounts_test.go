@@ -240,8 +240,11 @@ func TestApproveReject(t *testing.T) {
 		{"approve twice", []step{{"POST", "approve", "pending", 200, ""}, {"POST", "approve", "pending", 403, "This action is not allowed"}}},
 		{"approve already approved", []step{{"POST", "approve", "approved", 403, "This action is not allowed"}}},
 		{"reject already approved", []step{{"POST", "reject", "approved", 403, "This action is not allowed"}}},
-		{"approve remote", []step{{"POST", "approve", "remote", 403, "This action is not allowed"}}},
-		{"reject remote", []step{{"POST", "reject", "remote", 403, "This action is not allowed"}}},
+		// require_local_account! calls ApplicationController#forbidden, which
+		// Api::BaseController#respond_with_error renders with the status text
+		// (app/controllers/api/v1/admin/accounts_controller.rb, app/controllers/api/base_controller.rb).
+		{"approve remote: require_local_account! forbidden", []step{{"POST", "approve", "remote", 403, "Forbidden"}}},
+		{"reject remote: require_local_account! forbidden", []step{{"POST", "reject", "remote", 403, "Forbidden"}}},
 		{"approve unknown", []step{{"POST", "approve", "missing", 404, "Record not found"}}},
 		{"reject unknown", []step{{"POST", "reject", "missing", 404, "Record not found"}}},
 		{"reject then everything is 404", []step{
@@ -317,4 +320,15 @@ func newReq(method, path, tok string) *http.Request {
 		r.Header.Set("Authorization", "Bearer "+tok)
 	}
 	return r
+}
+
+// TestApproveRemoteWithoutTokenIsForbiddenFirst: require_local_account! is a before_action, so
+// it answers before Pundit's authorize, even without a token
+// (app/controllers/api/v1/admin/accounts_controller.rb).
+func TestApproveRemoteWithoutTokenIsForbiddenFirst(t *testing.T) {
+	s, _ := newSim(t, Options{})
+	remote := s.AddAccount(Account{Username: "r", Domain: "remote.example"})
+	local := s.AddAccount(Account{Username: "l"})
+	wantError(t, do(t, s, "POST", "/api/v1/admin/accounts/"+remote+"/approve", "", nil), 403, "Forbidden")
+	wantError(t, do(t, s, "POST", "/api/v1/admin/accounts/"+local+"/approve", "", nil), 403, "This action is not allowed")
 }

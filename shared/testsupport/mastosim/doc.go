@@ -15,18 +15,23 @@
 //     v1 boolean flags and its local+active default), 400 "Unknown origin/status" errors,
 //     limit_param clamping, Paginable max_id/since_id/min_id, Link headers built like
 //     Api::Pagination + Rails to_query (including the limit=0 crash, answered with a 500).
-//   - GET /api/v1/admin/accounts/:id, POST …/approve and …/reject with UserPolicy and
-//     require_local_account! (403 when already approved or remote), reject as a hard delete
-//     answering {}.
+//   - GET /api/v1/admin/accounts/:id, POST …/approve and …/reject with require_local_account!
+//     (403 "Forbidden" for a remote account) and UserPolicy (403 "This action is not allowed"
+//     when already approved), reject as a hard delete answering {}.
 //   - Admin domain blocks: index (id DESC, MAX_LIMIT 200 below 4.3.0, 500 from 4.3.0), show,
 //     create (DomainBlock.rule_for, conflicts_with_existing_block?, stricter_than?; the pre-4.2.9
 //     rule "any covering block conflicts" for older Version values; validation errors in the
-//     order Rails reports them), update via PUT and PATCH (permitted fields only), destroy.
-//     `digest` is serialised from 4.2.9 on.
+//     order Rails reports them; the 500s of a covered domain sent with surrounding whitespace
+//     and of a name libidn refuses), update via PUT and PATCH (permitted fields only), destroy.
+//     `digest` is serialised from 4.2.9 on. Domains are normalised and validated by
+//     shared/domain, the same code fediops' parsers use (DomainNormalizable, Addressable with
+//     libidn, DomainValidator).
 //   - GET /api/v1/instance/domain_blocks (with_user_facing_limitations, by_severity,
 //     public_domain obfuscation, digest of the real domain, show_domain_blocks settings).
 //   - POST /api/v1/admin/measures: instance_follows, instance_followers, instance_accounts, with
-//     include_subdomains tested for Ruby truthiness and params.require semantics.
+//     include_subdomains tested for Ruby truthiness and params.require semantics; start_at and
+//     end_at required only from 4.6.4 to before 4.6.6 (otherwise, without them, 200 with empty
+//     data); data dates plain ("2026-08-01") from 4.3.0, timestamps before.
 //   - GET /api/v1/instance, GET /api/v2/instance, POST /api/v1/apps,
 //     GET /api/v1/apps/verify_credentials, GET /api/v1/accounts/verify_credentials.
 //   - Doorkeeper scopes (authorize_if_got_token! vs doorkeeper_authorize!) and the exact 401/403
@@ -51,11 +56,17 @@
 //     does, which is what tests want), X-Forwarded-For handling, and the measures result cache.
 //   - Version differences other than: domain-block MAX_LIMIT (4.3.0), digest and the
 //     stricter-subdomain rule (4.2.9), api_versions / apps response fields / apps
-//     verify_credentials without `read` (4.3.0), role collection_limit (4.6.0). Severity is
-//     always validated (422) as in 4.4+, whatever Version says.
+//     verify_credentials without `read` / measures date format (4.3.0), role collection_limit
+//     (4.6.0), measures dates required (4.6.4 to 4.6.5). Severity is always validated (422) as in
+//     4.4+, whatever Version says.
+//   - Domain names shared/domain refuses although Mastodon stores them as they are: names with
+//     a trailing empty label ("example.com..", "."), percent escapes, and code points unassigned
+//     in Unicode 3.2 that libidn passes through (see shared/domain's package comment). The
+//     simulator refuses them: 422, or 500 where golang.org/x/net/idna refuses the label.
 //   - Measures: only instance_follows, instance_followers and instance_accounts (other keys are
 //     skipped like unknown ones); per-day data values are always "0" since follows carry no dates.
-//     start_at/end_at are required (the 4.6.4 behaviour) unless Options.MeasuresDatesOptional.
+//     The 4.6.4 rules besides the dates (keys required, start_at capped to two years before
+//     end_at) are not modelled.
 //
 // Differences from Mastodon that are deliberate are marked "Simulator:" in the code.
 package mastosim

@@ -2,6 +2,7 @@ package mastosim
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
@@ -76,19 +77,25 @@ func (s *Server) domainBlockJSON(b *domainBlock) domainBlockJSON {
 	return j
 }
 
-// ruleFor is DomainBlock.rule_for: the block on the domain itself or its closest parent
-// (where(domain: variants).order('char_length(domain) desc').first); nil for an unparsable domain.
+// ruleFor is DomainBlock.rule_for (app/models/domain_block.rb): the block on the domain itself
+// or its closest parent. It normalises domain.strip.delete('/') with Addressable, splits the
+// host on dots (Ruby's split drops trailing empty fields), and returns
+// where(domain: variants).by_domain_length.first; nil when Addressable or libidn raises.
 func (s *Server) ruleFor(d string) *domainBlock {
-	n, err := domain.Normalize(strings.ReplaceAll(strings.TrimSpace(d), "/", ""))
+	h, err := domain.Host(strings.ReplaceAll(domain.Strip(d), "/", ""))
 	if err != nil {
 		return nil
+	}
+	segments := strings.Split(h, ".")
+	for len(segments) > 0 && segments[len(segments)-1] == "" {
+		segments = segments[:len(segments)-1]
 	}
 	byDomain := make(map[string]*domainBlock, len(s.blocks))
 	for _, b := range s.blocks {
 		byDomain[b.domain] = b
 	}
-	for _, v := range domain.Variants(n) {
-		if b, ok := byDomain[v]; ok {
+	for i := range segments {
+		if b, ok := byDomain[strings.Join(segments[i:], ".")]; ok {
 			return b
 		}
 	}
@@ -140,18 +147,30 @@ func (b *domainBlock) assign(p params) {
 }
 
 // validationErrors runs DomainBlock's validations in declaration order: the severity enum's
-// inclusion validation (validate: true, 4.4+), then domain presence and DomainValidator.
+// inclusion validation (validate: true, 4.4+), then domain presence and DomainValidator, on the
+// domain as DomainNormalizable left it (app/models/domain_block.rb).
 func validationErrors(b *domainBlock, rawDomain string) []string {
 	var errs []string
 	if !validSeverity(b.severity) {
 		errs = append(errs, "Severity is not included in the list")
 	}
-	if strings.TrimSpace(rawDomain) == "" {
-		errs = append(errs, "Domain can't be blank")
-	} else if _, err := domain.Normalize(rawDomain); err != nil {
-		errs = append(errs, "Domain is not a valid domain name")
+	if _, err := domain.Normalize(rawDomain); err != nil {
+		if reasonOf(err) == domain.Blank {
+			errs = append(errs, "Domain can't be blank")
+		} else {
+			errs = append(errs, "Domain is not a valid domain name")
+		}
 	}
 	return errs
+}
+
+// reasonOf is the Mastodon step at which domain.Host or domain.Normalize refused a name.
+func reasonOf(err error) domain.Reason {
+	var e *domain.Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return 0
 }
 
 func validationFailed(errs []string) *response {
@@ -227,8 +246,14 @@ type existingDomainBlockErrorJSON struct {
 //	@domain_block.save!
 //
 // conflicts_with_existing_block? is existing.present? && (existing.domain ==
-// normalize_domain(domain) || !domain_block.stricter_than?(existing)). Before 4.2.9 (#30119) any
-// existing rule conflicted.
+// TagManager.instance.normalize_domain(domain_block.domain) || !domain_block.stricter_than?(existing)).
+// Before 4.2.9 (#30119) any existing rule conflicted.
+//
+// Two exceptions escape as 500s (Api::ErrorHandling rescues neither): normalize_domain in
+// conflicts_with_existing_block? gets the raw parameter, which rule_for stripped but nothing
+// else did, so when a block covers " bad.example " Addressable raises InvalidURIError on the
+// whitespace (app/lib/tag_manager.rb); and DomainNormalizable#normalize_domain rescues
+// InvalidURIError but not libidn's IdnaError (app/models/concerns/domain_normalizable.rb).
 func (s *Server) createDomainBlock(c *call) *response {
 	if r := c.authorizeIfGotToken("admin:write", "admin:write:domain_blocks"); r != nil {
 		return r
@@ -245,8 +270,15 @@ func (s *Server) createDomainBlock(c *call) *response {
 		existing = s.ruleFor(rawDomain)
 	}
 	if existing != nil {
-		norm, _ := domain.Normalize(rawDomain)
-		if !s.ver.atLeast(4, 2, 9) || existing.domain == norm || !nb.stricterThan(existing) {
+		conflict := true
+		if s.ver.atLeast(4, 2, 9) {
+			norm, err := domain.Host(strings.TrimSuffix(rawDomain, "/"))
+			if err != nil {
+				return internalError()
+			}
+			conflict = existing.domain == norm || !nb.stricterThan(existing)
+		}
+		if conflict {
 			return jsonResponse(http.StatusUnprocessableEntity, existingDomainBlockErrorJSON{
 				// admin.domain_blocks.existing_domain_block in config/locales/en.yml
 				Error:               "You have already imposed stricter limits on " + existing.domain + ".",
@@ -254,10 +286,14 @@ func (s *Server) createDomainBlock(c *call) *response {
 			})
 		}
 	}
+	norm, err := domain.Normalize(rawDomain) // save!: DomainNormalizable#normalize_domain
+	if reasonOf(err) == domain.BadIDNA {
+		return internalError()
+	}
 	if errs := validationErrors(nb, rawDomain); len(errs) > 0 {
 		return validationFailed(errs)
 	}
-	nb.domain, _ = domain.Normalize(rawDomain) // DomainNormalizable#normalize_domain
+	nb.domain = norm
 	s.lastBlockID++
 	nb.id = s.lastBlockID
 	s.blocks[nb.id] = nb

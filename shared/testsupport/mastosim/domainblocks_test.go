@@ -96,7 +96,7 @@ func TestCreateDomainBlock(t *testing.T) {
 		{name: "same domain stricter severity still conflicts", existing: []existing{{"bad.example", "silence", false}},
 			body: map[string]any{"domain": "bad.example", "severity": "suspend"}, status: 422, conflict: "bad.example"},
 		{name: "same domain after normalisation", existing: []existing{{"bad.example", "noop", false}},
-			body: map[string]any{"domain": " BAD.Example/ "}, status: 422, conflict: "bad.example"},
+			body: map[string]any{"domain": "BAD.Example./"}, status: 422, conflict: "bad.example"},
 		{name: "silence subdomain under suspended parent", existing: []existing{{"bad.example", "suspend", false}},
 			body: map[string]any{"domain": "sub.bad.example", "severity": "silence"}, status: 422,
 			errMsg: "You have already imposed stricter limits on bad.example.", conflict: "bad.example"},
@@ -286,5 +286,79 @@ func TestPublicDomainObfuscation(t *testing.T) {
 		if got := publicDomain(&domainBlock{domain: in, obfuscate: true}); got != want {
 			t.Errorf("publicDomain(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCreateDomainBlockAcceptsWhatDomainValidatorAccepts: app/validators/domain_validator.rb
+// asks only for labels of 1..63 characters of [a-z0-9-] in the name Addressable (with libidn,
+// app/models/concerns/domain_normalizable.rb) normalises, and libidn leaves ASCII labels as they
+// are; libidn's IDNA2003 maps ß to ss. A name libidn refuses raises IDN::Idna::IdnaError, which
+// DomainNormalizable does not rescue: 500.
+func TestCreateDomainBlockAcceptsWhatDomainValidatorAccepts(t *testing.T) {
+	tests := []struct {
+		in, stored string
+		status     int
+	}{
+		{"-lead.example", "-lead.example", 200},
+		{"trail-.example", "trail-.example", 200},
+		{"ab--cd.example", "ab--cd.example", 200},
+		{"xn--zz.example", "xn--zz.example", 200},
+		{"Straße.Example", "strasse.example", 200},
+		{strings.Repeat("a.", 126) + "bcd", strings.Repeat("a.", 126) + "bcd", 200}, // 255 characters
+		{strings.Repeat("a.", 127) + "bc", "", 422},                                 // 256
+		{"under_score.example", "", 422},
+		{"xn--bücher.example", "", 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			s, _ := newSim(t, Options{})
+			w := do(t, s, "POST", "/api/v1/admin/domain_blocks", adminTok, map[string]any{"domain": tt.in, "severity": "suspend"})
+			wantStatus(t, w, tt.status)
+			blocks := s.DomainBlocks()
+			if tt.status != 200 {
+				if len(blocks) != 0 {
+					t.Fatalf("stored %+v", blocks)
+				}
+				return
+			}
+			if got := decode[map[string]any](t, w); got["domain"] != tt.stored || len(blocks) != 1 || blocks[0].Domain != tt.stored {
+				t.Fatalf("answer %v, stored %+v, want %s", got, blocks, tt.stored)
+			}
+			// And rule_for finds it again: a second create is the same-domain conflict.
+			w = do(t, s, "POST", "/api/v1/admin/domain_blocks", adminTok, map[string]any{"domain": tt.in, "severity": "suspend"})
+			wantStatus(t, w, 422)
+		})
+	}
+}
+
+// TestCreateCoveredDomainWithSurroundingWhitespace: DomainBlock.rule_for strips the domain and
+// finds the covering block, then conflicts_with_existing_block? hands the raw, unstripped
+// parameter to TagManager#normalize_domain, where Addressable::URI#host= raises InvalidURIError
+// on the whitespace, and Api::ErrorHandling does not rescue it: 500
+// (app/controllers/api/v1/admin/domain_blocks_controller.rb, app/models/domain_block.rb,
+// app/lib/tag_manager.rb). Without a covering block, DomainNormalizable strips it: 200. Before
+// 4.2.9 (#30119) conflicts_with_existing_block? did not exist: 422.
+func TestCreateCoveredDomainWithSurroundingWhitespace(t *testing.T) {
+	tests := []struct {
+		name, version, domain string
+		status                int
+	}{
+		{"same domain", "", " bad.example ", 500},
+		{"subdomain, stricter", "", "sub.bad.example\n", 500},
+		{"subdomain, not stricter", "", "\tsub.bad.example", 500},
+		{"slash inside", "", "bad.exa/mple", 500}, // rule_for deletes every '/', normalize_domain only a trailing one
+		{"not covered", "", " other.example ", 200},
+		{"before 4.2.9", "4.2.8", " bad.example ", 422},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := newSim(t, Options{Version: tt.version})
+			s.AddDomainBlock(DomainBlock{Domain: "bad.example", Severity: "silence"})
+			w := do(t, s, "POST", "/api/v1/admin/domain_blocks", adminTok, map[string]any{"domain": tt.domain, "severity": "suspend"})
+			wantStatus(t, w, tt.status)
+			if n := len(s.DomainBlocks()); (tt.status == 200) != (n == 2) {
+				t.Fatalf("%d blocks after a %d", n, tt.status)
+			}
+		})
 	}
 }

@@ -34,9 +34,6 @@ type Options struct {
 	UserRateLimit int
 	// DisableMeasures answers 404 on /api/v1/admin/measures, like servers without it.
 	DisableMeasures bool
-	// MeasuresDatesOptional accepts measures requests without start_at/end_at (Mastodon before
-	// 4.6.4 and from 4.6.6). By default both are required, as in 4.6.4 (reference §6).
-	MeasuresDatesOptional bool
 	// Title of the instance. Default "Mastodon simulator".
 	Title string
 	// Domain is LOCAL_DOMAIN, used in account URLs and the instance's uri/domain. Default: the

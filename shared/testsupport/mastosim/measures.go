@@ -47,33 +47,44 @@ func parseRubyDate(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// measuresDatesRequired is whether set_measures requires start_at and end_at: params.require
+// from 4.6.4 (security release, commit 467c933459) until 4.6.6 (#40122) made them optional
+// again; before 4.6.4 (e.g. 4.3.0's measures_controller.rb) params[:start_at] and
+// params[:end_at] are passed through as they are.
+func (s *Server) measuresDatesRequired() bool {
+	return s.ver.atLeast(4, 6, 4) && !s.ver.atLeast(4, 6, 6)
+}
+
 // measures is #create: authorize_if_got_token! :'admin:read' (the coarse scope only; there is
-// no granular scope for measures), set_measures (params.require of the dates as in 4.6.4 and of
-// each with_params measure's key), then Pundit (DashboardPolicy#index?).
+// no granular scope for measures), set_measures (the dates, required or not by version, and
+// params.require of each with_params measure's key), then Pundit (DashboardPolicy#index?).
+//
+// BaseMeasure#initialize casts each date with String#to_datetime, which gives nil for a blank
+// string and raises Date::Error (422) for an unparsable one; without both dates the series
+// (generate_series over NULL) is empty and the all-time totals are still answered.
 func (s *Server) measures(c *call) *response {
 	if r := c.authorizeIfGotToken("admin:read"); r != nil {
 		return r
 	}
-	var start, end time.Time
+	var dates [2]time.Time
 	haveDates := true
-	for _, k := range []string{"start_at", "end_at"} {
+	for i, k := range []string{"start_at", "end_at"} {
 		v, ok := c.params.get(k)
 		if !ok || !present(v) {
-			if !s.opts.MeasuresDatesOptional {
+			if s.measuresDatesRequired() {
 				return paramMissing(k)
 			}
 			haveDates = false
+			continue
 		}
-	}
-	if haveDates {
-		var ok1, ok2 bool
-		start, ok1 = parseRubyDate(c.params.str("start_at"))
-		end, ok2 = parseRubyDate(c.params.str("end_at"))
-		if !ok1 || !ok2 {
+		t, ok := parseRubyDate(toS(v))
+		if !ok {
 			// rescue_from Date::Error → 422 (app/controllers/concerns/api/error_handling.rb)
 			return errorResponse(http.StatusUnprocessableEntity, "Invalid date supplied")
 		}
+		dates[i] = t
 	}
+	start, end := dates[0], dates[1]
 	var keys []string
 	if v, ok := c.params.get("keys"); ok { // Array(params[:keys])
 		switch x := v.(type) {
@@ -114,7 +125,7 @@ func (s *Server) measures(c *call) *response {
 		out = append(out, measureJSON{
 			Key:   k,
 			Total: strconv.Itoa(s.measureTotal(k, d, subdomains)),
-			Data:  measureData(start, end, haveDates),
+			Data:  s.measureData(start, end, haveDates),
 		})
 	}
 	if r := c.authorizePolicy(); r != nil {
@@ -155,18 +166,23 @@ func (s *Server) measureTotal(key, d string, subdomains bool) int {
 	return total
 }
 
-// measureData is the per-day series over generate_series(start_at::date, end_at::date, '1 day').
-// Follows carry no dates in the simulator, so every value is "0".
-func measureData(start, end time.Time, ok bool) []measureDatumJSON {
+// measureData is the per-day series. From 4.3.0 it is generate_series(:start_at::timestamp,
+// :end_at::timestamp, '1 day')::date, so each date is a plain "2026-08-01"
+// (app/lib/admin/metrics/measure/query_helper.rb#generated_series_days, #29928); before, the
+// series ran over date_trunc('day', …)::date and its values were timestamps. Follows carry no
+// dates in the simulator, so every value is "0".
+func (s *Server) measureData(start, end time.Time, ok bool) []measureDatumJSON {
 	data := []measureDatumJSON{}
 	if !ok {
 		return data
 	}
-	day := midnightUTC(start)
-	last := midnightUTC(end)
-	for i := 0; !day.After(last) && i < 3660; i++ {
-		data = append(data, measureDatumJSON{Date: pgTimestampJSON(day), Value: "0"})
-		day = day.AddDate(0, 0, 1)
+	format := pgDateJSON
+	if !s.ver.atLeast(4, 3, 0) {
+		format = pgTimestampJSON
+		start, end = midnightUTC(start), midnightUTC(end)
+	}
+	for day, i := start, 0; !day.After(end) && i < 3660; day, i = day.AddDate(0, 0, 1), i+1 {
+		data = append(data, measureDatumJSON{Date: format(midnightUTC(day)), Value: "0"})
 	}
 	return data
 }

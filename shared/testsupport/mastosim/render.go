@@ -68,3 +68,8 @@ func rubyISO8601Micro(t time.Time) string {
 func pgTimestampJSON(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000-07:00")
 }
+
+// pgDateJSON formats a PostgreSQL date row value as Rails encodes it in measures data.
+func pgDateJSON(t time.Time) string {
+	return t.UTC().Format("2006-01-02")
+}
