@@ -17,6 +17,7 @@ import (
 	"github.com/fediops/fediops/functions/blocklist/merge"
 	"github.com/fediops/fediops/shared/archive"
 	"github.com/fediops/fediops/shared/fetch"
+	"github.com/fediops/fediops/shared/logging"
 )
 
 // Source is one configured list: a URL (https, file, gs) or an instance's domain blocks.
@@ -132,7 +133,7 @@ func Collect(ctx context.Context, d Deps, r Reader, srcs []Source, o CollectOpti
 		if !src.Allowlist {
 			blocklists++
 		}
-		rep := &SourceReport{Name: src.Name, Location: src.URL, Allowlist: src.Allowlist}
+		rep := &SourceReport{Name: src.Name, Location: logging.SanitizeURL(src.URL), Allowlist: src.Allowlist}
 		l := collectOne(ctx, d, r, src, o, snap, rep)
 		run.Report.Sources = append(run.Report.Sources, *rep)
 		if rep.Status == StatusFallback || rep.Status == StatusLeftOut {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
+
+	"github.com/fediops/fediops/shared/logging"
 )
 
 // UserAgent is sent with every HTTP request.
@@ -88,7 +90,7 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string, v Validators) (*Result,
 	raw = f.Rebased(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", raw, err)
+		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	switch u.Scheme {
 	case "https", "http":
@@ -100,7 +102,7 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string, v Validators) (*Result,
 	case "":
 		return f.fetchFile(raw) // a plain path (rebased file URLs may become one)
 	}
-	return nil, fmt.Errorf("fetch %s: unsupported scheme %q", raw, u.Scheme)
+	return nil, fmt.Errorf("fetch %s: unsupported scheme %q", logging.SanitizeURL(raw), u.Scheme)
 }
 
 func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Result, error) {
@@ -108,7 +110,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Res
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", raw, err)
+		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	req.Header.Set("User-Agent", UserAgent)
 	if v.ETag != "" {
@@ -119,7 +121,11 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Res
 	}
 	resp, err := f.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the URL, credentials included
+		}
+		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	defer resp.Body.Close()
 	got := Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
@@ -127,14 +133,14 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Res
 	case resp.StatusCode == http.StatusNotModified:
 		return &Result{NotModified: true, Validators: v}, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("fetch %s: HTTP %d", raw, resp.StatusCode)
+		return nil, fmt.Errorf("fetch %s: HTTP %d", logging.SanitizeURL(raw), resp.StatusCode)
 	}
 	if resp.ContentLength > f.maxBytes {
-		return nil, fmt.Errorf("fetch %s: %d bytes: %w (%d)", raw, resp.ContentLength, ErrTooLarge, f.maxBytes)
+		return nil, fmt.Errorf("fetch %s: %d bytes: %w (%d)", logging.SanitizeURL(raw), resp.ContentLength, ErrTooLarge, f.maxBytes)
 	}
 	data, err := readLimited(resp.Body, f.maxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", raw, err)
+		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	return &Result{Data: data, Validators: got}, nil
 }

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,5 +106,24 @@ func TestGCS(t *testing.T) {
 	}
 	if _, err := New(time.Second, 10).Fetch(context.Background(), "gs://lists/team/ours.csv", Validators{}); err == nil {
 		t.Error("gs without storage")
+	}
+}
+
+// TestErrorsHideURLCredentials: a source URL carrying a token never shows it in an error.
+func TestErrorsHideURLCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) }))
+	defer srv.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	f := New(time.Second, 1<<20)
+	for _, u := range []string{srv.URL + "/list.csv?token=SECRET", closed + "/list.csv?access_token=SECRET", "https://user:SECRET@127.0.0.1:1/x"} {
+		_, err := f.Fetch(context.Background(), u, Validators{})
+		if err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("%s: %v", u, err)
+		}
 	}
 }

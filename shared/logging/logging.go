@@ -5,6 +5,8 @@ package logging
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -77,8 +79,10 @@ func (r *Redactor) Add(secret string) {
 	r.secrets = append(r.secrets, secret)
 }
 
-// Redact returns s with every registered secret replaced.
+// Redact returns s with every registered secret replaced and the credentials of the URLs in
+// it removed (SanitizeText).
 func (r *Redactor) Redact(s string) string {
+	s = SanitizeText(s)
 	if r == nil {
 		return s
 	}
@@ -124,15 +128,33 @@ func (h *redactingHandler) attr(a slog.Attr) slog.Attr {
 		return slog.Group(a.Key, out...)
 	case slog.KindAny:
 		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, h.r.Redact(err.Error()))
+			return slog.String(a.Key, h.r.Redact(err.Error())) // the whole chain of a wrapped error
 		}
 		if s, ok := v.Any().(interface{ String() string }); ok {
 			return slog.String(a.Key, h.r.Redact(s.String()))
 		}
-		return a
+		return slog.Any(a.Key, h.composite(v.Any()))
 	default:
 		return a
 	}
+}
+
+// composite redacts a slice, map or struct: it is logged as its JSON form, so the JSON form is
+// what is redacted. A value that needs no redaction is logged as it is.
+func (h *redactingHandler) composite(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return h.r.Redact(fmt.Sprint(v))
+	}
+	red := h.r.Redact(string(b))
+	if red == string(b) {
+		return v
+	}
+	var out any
+	if err := json.Unmarshal([]byte(red), &out); err != nil {
+		return red
+	}
+	return out
 }
 
 func (h *redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
