@@ -1,4 +1,4 @@
-package fediops_test
+package fediops
 
 import (
 	"os"
