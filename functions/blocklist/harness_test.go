@@ -62,7 +62,7 @@ func mergeFiles(t testing.TB, files ...string) Desired {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Desired{Blocks: DesiredFrom(res, ls), Allowed: Allowlist(nil, true)}
+	return Desired{Blocks: DesiredFrom(res), Allowed: Allowlist(nil, true)}
 }
 
 // desiredOf builds a merged list by hand: "domain:severity".

@@ -14,6 +14,7 @@ import (
 	"github.com/fediops/fediops/functions/blocklist/plan"
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/fetch"
+	"github.com/fediops/fediops/shared/listsource"
 	"github.com/fediops/fediops/shared/mastodon"
 	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/secrets"
@@ -56,8 +57,12 @@ type reader struct {
 	env     *setup.Env
 }
 
-func (r reader) Read(ctx context.Context, src Source, v fetch.Validators) (*fetch.Result, error) {
+func (r reader) Read(ctx context.Context, src Source, prev *listsource.Previous) (*fetch.Result, error) {
 	if src.Instance == nil {
+		var v fetch.Validators
+		if prev != nil {
+			v = prev.Validators
+		}
 		return r.fetcher.Fetch(ctx, src.URL, v)
 	}
 	c, err := r.env.MastodonWithToken(config.Instance{Name: src.Name, URL: src.URL}, src.Instance.Token)
@@ -216,7 +221,9 @@ func Merged(ctx context.Context, env *setup.Env, b *Section, ro RunOptions, snap
 		return nil, run.MarkPermanent(err)
 	}
 	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log}
-	return Collect(ctx, d, reader{fetcher: NewFetcher(env, b, ro.Rebase), env: env}, srcs, MergeOptions(b), snap)
+	o := MergeOptions(b)
+	o.MergeOnly = ro.MergeOnly
+	return Collect(ctx, d, reader{fetcher: NewFetcher(env, b, ro.Rebase), env: env}, srcs, o, snap)
 }
 
 // destinations builds the selected destinations with their clients. A destination whose

@@ -3,6 +3,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -138,22 +139,27 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Res
 	if resp.ContentLength > f.maxBytes {
 		return nil, fmt.Errorf("fetch %s: %d bytes: %w (%d)", logging.SanitizeURL(raw), resp.ContentLength, ErrTooLarge, f.maxBytes)
 	}
-	data, err := readLimited(resp.Body, f.maxBytes)
+	data, err := readLimited(resp.Body, f.maxBytes, resp.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	return &Result{Data: data, Validators: got}, nil
 }
 
-func readLimited(r io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
+// readLimited reads r to its end, at most max bytes. size is the expected length (-1 if
+// unknown): with it the data is read into one buffer of the right size.
+func readLimited(r io.Reader, max, size int64) ([]byte, error) {
+	if size < 0 || size > max {
+		size = 0
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(r, max+1)); err != nil {
 		return nil, err
 	}
-	if int64(len(data)) > max {
+	if int64(buf.Len()) > max {
 		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 func (f *Fetcher) fetchFile(path string) (*Result, error) {
@@ -162,7 +168,11 @@ func (f *Fetcher) fetchFile(path string) (*Result, error) {
 		return nil, fmt.Errorf("fetch file://%s: %w", path, err)
 	}
 	defer fh.Close()
-	data, err := readLimited(fh, f.maxBytes)
+	size := int64(-1)
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	data, err := readLimited(fh, f.maxBytes, size)
 	if err != nil {
 		return nil, fmt.Errorf("fetch file://%s: %w", path, err)
 	}
@@ -184,7 +194,7 @@ func (f *Fetcher) fetchGCS(ctx context.Context, bucket, object string) (*Result,
 		return nil, fmt.Errorf("fetch gs://%s/%s: %w", bucket, object, err)
 	}
 	defer r.Close()
-	data, err := readLimited(r, f.maxBytes)
+	data, err := readLimited(r, f.maxBytes, r.Attrs.Size)
 	if err != nil {
 		return nil, fmt.Errorf("fetch gs://%s/%s: %w", bucket, object, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,4 +132,84 @@ func TestSyntheticSources(t *testing.T) {
 		t.Errorf("invalid %d, covered %d, blocks %d", invalid, covered, len(res.Blocks))
 	}
 	t.Logf("invalid %d, covered %d, blocks %d of %d rows", invalid, covered, len(res.Blocks), 5*2000)
+}
+
+// Result.Named names, for every block, exactly the sources that list its domain in clear or
+// through an obfuscated entry resolved to it.
+func TestNamedSources(t *testing.T) {
+	data := synthlists.Sources(6, 1500, 11)
+	var srcs []*lists.List
+	for i, d := range data {
+		l, err := lists.Parse(fmt.Sprint("s", i), d, "", allFields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, l)
+	}
+	// An obfuscated entry in the last source, resolvable by digest against the others.
+	masked, err := lists.Parse("masked", []byte("domain,severity\nb***.example,suspend\n"), "", allFields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear, err := lists.Parse("clear", []byte("domain,severity\nbeta.example,suspend\n"), "", allFields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs = append(srcs, clear, masked)
+	res := mustMerge(t, srcs, nil, DefaultOptions())
+	if len(res.Resolved) != 1 {
+		t.Fatalf("resolved %+v", res.Resolved)
+	}
+	checkNamed(t, srcs, res)
+
+	// More sources than one word of bits.
+	srcs = nil
+	for i, d := range synthlists.Sources(150, 200, 5) {
+		l, err := lists.Parse(fmt.Sprint("s", i), d, "", allFields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, l)
+	}
+	res = mustMerge(t, srcs, nil, DefaultOptions())
+	checkNamed(t, srcs, res)
+}
+
+func checkNamed(t *testing.T, srcs []*lists.List, res *Result) {
+	t.Helper()
+	want := map[string]map[int32]bool{}
+	for i, l := range srcs {
+		for _, e := range l.Blocks {
+			if want[e.Domain] == nil {
+				want[e.Domain] = map[int32]bool{}
+			}
+			want[e.Domain][int32(i)] = true
+		}
+	}
+	for _, r := range res.Resolved {
+		for i, l := range srcs {
+			if l.Source == r.Source {
+				want[r.Domain][int32(i)] = true
+			}
+		}
+	}
+	if len(res.Named) != len(res.Blocks) {
+		t.Fatalf("%d names for %d blocks", len(res.Named), len(res.Blocks))
+	}
+	high := false
+	for i, b := range res.Blocks {
+		got := res.Named[i]
+		if len(got) != len(want[b.Domain]) || !slices.IsSorted(got) {
+			t.Fatalf("%s: named by %v, want %v", b.Domain, got, want[b.Domain])
+		}
+		for _, k := range got {
+			high = high || k >= 64
+			if !want[b.Domain][k] {
+				t.Fatalf("%s: named by %v, want %v", b.Domain, got, want[b.Domain])
+			}
+		}
+	}
+	if len(srcs) > 64 && !high {
+		t.Error("no block named by a source beyond the 64th")
+	}
 }
