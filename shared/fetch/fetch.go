@@ -40,6 +40,27 @@ type Result struct {
 // ErrTooLarge is returned when a document exceeds the size limit.
 var ErrTooLarge = errors.New("larger than the size limit")
 
+// StatusError is an HTTP answer other than 200 and 304.
+type StatusError struct {
+	URL  string // sanitised
+	Code int
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("fetch %s: HTTP %d", e.URL, e.Code) }
+
+// Status returns the HTTP status of a StatusError in err's chain, or 0.
+func Status(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// JSON is the Accept header FetchJSON sends: JSON-LD first (ActivityStreams and FIRES
+// servers answer with it), plain JSON next.
+const JSON = "application/ld+json, application/json;q=0.9"
+
 // Fetcher reads documents. The zero value is not usable; use New.
 type Fetcher struct {
 	http     *http.Client
@@ -88,6 +109,15 @@ func (f *Fetcher) Rebased(raw string) string {
 // Fetch reads the document at raw (https://, http://, file:// or gs://). For HTTP, v are sent
 // as If-None-Match / If-Modified-Since.
 func (f *Fetcher) Fetch(ctx context.Context, raw string, v Validators) (*Result, error) {
+	return f.fetch(ctx, raw, v, "")
+}
+
+// FetchJSON is Fetch asking HTTP servers for JSON (Accept: JSON).
+func (f *Fetcher) FetchJSON(ctx context.Context, raw string, v Validators) (*Result, error) {
+	return f.fetch(ctx, raw, v, JSON)
+}
+
+func (f *Fetcher) fetch(ctx context.Context, raw string, v Validators, accept string) (*Result, error) {
 	raw = f.Rebased(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -95,7 +125,7 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string, v Validators) (*Result,
 	}
 	switch u.Scheme {
 	case "https", "http":
-		return f.fetchHTTP(ctx, raw, v)
+		return f.fetchHTTP(ctx, raw, v, accept)
 	case "file":
 		return f.fetchFile(u.Path)
 	case "gs":
@@ -106,7 +136,7 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string, v Validators) (*Result,
 	return nil, fmt.Errorf("fetch %s: unsupported scheme %q", logging.SanitizeURL(raw), u.Scheme)
 }
 
-func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Result, error) {
+func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators, accept string) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
@@ -114,6 +144,9 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Res
 		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	req.Header.Set("User-Agent", UserAgent)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	if v.ETag != "" {
 		req.Header.Set("If-None-Match", v.ETag)
 	}
@@ -134,7 +167,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Res
 	case resp.StatusCode == http.StatusNotModified:
 		return &Result{NotModified: true, Validators: v}, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("fetch %s: HTTP %d", logging.SanitizeURL(raw), resp.StatusCode)
+		return nil, &StatusError{URL: logging.SanitizeURL(raw), Code: resp.StatusCode}
 	}
 	if resp.ContentLength > f.maxBytes {
 		return nil, fmt.Errorf("fetch %s: %d bytes: %w (%d)", logging.SanitizeURL(raw), resp.ContentLength, ErrTooLarge, f.maxBytes)

@@ -127,3 +127,30 @@ func TestErrorsHideURLCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestFetchJSONAndStatus(t *testing.T) {
+	var accept string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		accept = r.Header.Get("Accept")
+		if r.URL.Path == "/gone" {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	f := New(time.Second, 1000)
+	if _, err := f.FetchJSON(context.Background(), srv.URL+"/x", Validators{}); err != nil || accept != JSON {
+		t.Errorf("Accept = %q, %v", accept, err)
+	}
+	if _, err := f.Fetch(context.Background(), srv.URL+"/x", Validators{}); err != nil || accept != "" {
+		t.Errorf("plain fetch sent Accept %q, %v", accept, err)
+	}
+	_, err := f.Fetch(context.Background(), "http://user:secret@"+strings.TrimPrefix(srv.URL, "http://")+"/gone", Validators{})
+	if Status(err) != http.StatusGone || !strings.Contains(err.Error(), "HTTP 410") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("status error = %v", err)
+	}
+	if Status(errors.New("other")) != 0 {
+		t.Error("Status of a plain error")
+	}
+}
