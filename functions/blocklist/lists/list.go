@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -180,6 +181,36 @@ func FromDomains(source string, domains []string) *List {
 	p := &parser{list: &List{Source: source, Format: FormatText}}
 	for i, d := range domains {
 		p.row(i+1, rawRow{domain: d, severity: "suspend"})
+	}
+	p.finish()
+	return p.list
+}
+
+// Row is an entry made in code rather than read from a file (a FIRES dataset's entities).
+// Skip, if set, files the row as skipped for that reason (with Detail).
+type Row struct {
+	Line                                  int
+	Domain                                string
+	Severity                              Severity
+	RejectMedia, RejectReports, Obfuscate bool
+	PublicComment, PrivateComment         string
+	Skip, Detail                          string
+}
+
+// FromRows builds a list of format from rows, as Parse would from a file holding them:
+// domains are validated and normalised, opts' import_fields and max_severity apply, a
+// domain given twice keeps its last row.
+func FromRows(source string, format Format, rows []Row, opts Options) *List {
+	p := &parser{list: &List{Source: source, Format: format}, fields: fieldsOf(opts.ImportFields), max: opts.MaxSeverity}
+	for _, r := range rows {
+		if r.Skip != "" {
+			p.list.Rows++
+			p.skip(r.Line, r.Domain, r.Skip, r.Detail)
+			continue
+		}
+		p.row(r.Line, rawRow{domain: r.Domain, severity: r.Severity.String(), rejectMedia: strconv.FormatBool(r.RejectMedia),
+			rejectReports: strconv.FormatBool(r.RejectReports), obfuscate: strconv.FormatBool(r.Obfuscate),
+			publicComment: r.PublicComment, privateComment: r.PrivateComment})
 	}
 	p.finish()
 	return p.list

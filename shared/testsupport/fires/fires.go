@@ -104,6 +104,7 @@ type Server struct {
 type fault struct {
 	prefix string
 	status int
+	skip   int // matching requests served normally first
 	left   int
 }
 
@@ -215,10 +216,14 @@ func (d *Dataset) Compact() {
 }
 
 // Fail makes the next n requests whose path starts with prefix answer status.
-func (s *Server) Fail(prefix string, status, n int) {
+func (s *Server) Fail(prefix string, status, n int) { s.FailAfter(prefix, status, 0, n) }
+
+// FailAfter serves skip requests whose path starts with prefix, then makes the n after them
+// answer status.
+func (s *Server) FailAfter(prefix string, status, skip, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, fault{prefix, status, n})
+	s.faults = append(s.faults, fault{prefix, status, skip, n})
 }
 
 // Requests returns the request URIs served so far ("GET /datasets/…?since=…").
@@ -259,6 +264,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i := range s.faults {
 		f := &s.faults[i]
 		if f.left > 0 && strings.HasPrefix(r.URL.Path, f.prefix) {
+			if f.skip > 0 {
+				f.skip--
+				continue
+			}
 			f.left--
 			http.Error(w, http.StatusText(f.status), f.status)
 			return
