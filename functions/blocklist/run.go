@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fediops/fediops/functions/blocklist/fires"
 	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/functions/blocklist/merge"
 	"github.com/fediops/fediops/functions/blocklist/plan"
@@ -58,6 +59,9 @@ type reader struct {
 }
 
 func (r reader) Read(ctx context.Context, src Source, prev *listsource.Previous) (*fetch.Result, error) {
+	if src.FIRES != nil {
+		return readFIRES(ctx, r.fetcher, src, prev)
+	}
 	if src.Instance == nil {
 		var v fetch.Validators
 		if prev != nil {
@@ -138,25 +142,29 @@ func SourcesFrom(ctx context.Context, env *setup.Env, b *Section) ([]Source, err
 		}
 		return b.ImportFields
 	}
-	add := func(s URLSourceSpec, allow bool) error {
+	add := func(s ListSpec, allow bool, f *fires.Mapping) error {
 		sev, err := severity(s.MaxSeverity)
 		if err != nil {
 			return err
 		}
 		out = append(out, Source{Name: s.SourceName(), URL: s.URL, Format: lists.Format(s.Format), Allowlist: allow,
 			Options:   lists.Options{ImportFields: fields(s.ImportFields), MaxSeverity: sev},
-			PublicKey: s.PublicKey, SignatureURL: s.SignatureURL})
+			PublicKey: s.PublicKey, SignatureURL: s.SignatureURL, FIRES: f})
 		return nil
 	}
 	if !b.NoFetchURL {
 		for _, s := range b.URLSources {
-			if err := add(s, false); err != nil {
+			var f *fires.Mapping
+			if s.Format == string(fires.Format) {
+				f = &fires.Mapping{Policies: s.Policies.Map(), Labels: s.Labels}
+			}
+			if err := add(s.ListSpec, false, f); err != nil {
 				return nil, err
 			}
 		}
 	}
 	for _, s := range b.AllowlistURLSources {
-		if err := add(s, true); err != nil {
+		if err := add(s, true, nil); err != nil {
 			return nil, err
 		}
 	}

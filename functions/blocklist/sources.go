@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fediops/fediops/functions/blocklist/fires"
 	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/functions/blocklist/merge"
 	"github.com/fediops/fediops/shared/archive"
@@ -33,6 +34,8 @@ type Source struct {
 	SignatureURL string
 	// Instance is set for instance sources.
 	Instance *InstanceSource
+	// FIRES is set for FIRES datasets (URL is the dataset's).
+	FIRES *fires.Mapping
 }
 
 // InstanceSource is a server whose domain blocks are a source.
@@ -69,6 +72,9 @@ type SourceReport struct {
 	Skipped   map[string]int `json:"skipped,omitempty"`
 	// Copy is the archived raw copy used (a fallback or an unchanged list).
 	Copy string `json:"copy,omitempty"`
+	// Note says how the source was read when that matters (a FIRES dataset read afresh, or
+	// only in part).
+	Note string `json:"note,omitempty"`
 }
 
 // MergeReport is the report of the sources and merge stage.
@@ -131,6 +137,7 @@ type collected struct {
 	rep   SourceReport
 	ref   SourceRef
 	list  *lists.List // nil when left out
+	allow *lists.List // a FIRES dataset's accept entries
 	warn  string
 	bytes int // stored
 }
@@ -184,6 +191,9 @@ func Collect(ctx context.Context, d Deps, r Reader, srcs []Source, o CollectOpti
 		default:
 			m.Add(out.list) // the merger keeps what it needs; the parsed list can go
 		}
+		if out.allow != nil && len(out.allow.Blocks) > 0 {
+			run.Allowlists = append(run.Allowlists, out.allow)
+		}
 	})
 	res := m.Result(run.Allowlists)
 	run.Result = res
@@ -218,12 +228,15 @@ func unread(reports []SourceReport) map[string]bool {
 // checks, else its last good copy.
 func collectOne(ctx context.Context, cache *listsource.Cache, r Reader, src Source, o CollectOptions) *collected {
 	out := &collected{rep: SourceReport{Name: src.Name, Location: logging.SanitizeURL(src.URL), Allowlist: src.Allowlist}}
-	res := listsource.Get(ctx, cache, listsource.Source[*lists.List]{
+	res := listsource.Get(ctx, cache, listsource.Source[*parsed]{
 		Name: src.Name,
 		Read: func(ctx context.Context, prev *listsource.Previous) (*fetch.Result, error) {
 			return r.Read(ctx, src, prev)
 		},
-		Parse: func(data []byte, from *listsource.Copy) (*lists.List, listsource.Meta, error) {
+		Parse: func(data []byte, from *listsource.Copy) (*parsed, listsource.Meta, error) {
+			if src.FIRES != nil {
+				return parseFIRES(src, data)
+			}
 			format := src.Format
 			if from != nil && from.Format != "" {
 				format = lists.Format(from.Format) // as it was read when it was good
@@ -238,11 +251,12 @@ func collectOne(ctx context.Context, cache *listsource.Cache, r Reader, src Sour
 			if err != nil {
 				return nil, listsource.Meta{}, fmt.Errorf("parse: %w", err)
 			}
-			return l, listsource.Meta{Format: string(format), Usable: l.Usable()}, nil
+			return &parsed{list: l}, listsource.Meta{Format: string(format), Usable: l.Usable()}, nil
 		},
-		Check: func(ctx context.Context, data []byte, l *lists.List, m listsource.Meta, prev *listsource.Copy) error {
-			if m.Usable == 0 {
-				return fmt.Errorf("zero usable rows (of %d)", l.Rows)
+		Check: func(ctx context.Context, data []byte, p *parsed, m listsource.Meta, prev *listsource.Copy) error {
+			// A FIRES dataset may be empty; a file with nothing usable is not a blocklist.
+			if m.Usable == 0 && src.FIRES == nil {
+				return fmt.Errorf("zero usable rows (of %d)", p.list.Rows)
 			}
 			if src.PublicKey != "" {
 				if err := verifySignature(ctx, r, src, data); err != nil {
@@ -257,7 +271,11 @@ func collectOne(ctx context.Context, cache *listsource.Cache, r Reader, src Sour
 			return nil
 		},
 	})
-	out.rep.Status, out.list, out.warn = string(res.Status), res.Value, res.Warning
+	out.rep.Status, out.warn = string(res.Status), res.Warning
+	if p := res.Value; p != nil {
+		out.list, out.allow = p.list, p.allow
+		out.rep.Note = strings.Trim(res.Note+"; "+p.note, "; ")
+	}
 	out.ref = SourceRef{Name: src.Name, Status: string(res.Status)}
 	if res.Err != nil {
 		out.rep.Error = res.Err.Error()

@@ -35,6 +35,8 @@ type Result struct {
 	// the caller's previous copy is current.
 	NotModified bool
 	Validators  Validators
+	// Note, if set, is a remark for the report on how the document was read.
+	Note string
 }
 
 // ErrTooLarge is returned when a document exceeds the size limit.

@@ -111,6 +111,8 @@ type Result[T any] struct {
 	// Warning is set when the value is good but the archive could not record it (the next
 	// run reads the source again).
 	Warning string
+	// Note is the read's remark (fetch.Result.Note) when its data was used.
+	Note string
 }
 
 // ObjectKey is where bytes with this SHA-256 (hex) are kept.
@@ -188,7 +190,7 @@ func Get[T any](ctx context.Context, c *Cache, src Source[T]) Result[T] {
 		return res
 	}
 	fail := func(err error) Result[T] {
-		res.Err = err
+		res.Err, res.Note = err, ""
 		if prev == nil {
 			res.Status = LeftOut
 			return res
@@ -210,6 +212,7 @@ func Get[T any](ctx context.Context, c *Cache, src Source[T]) Result[T] {
 	if err != nil {
 		return fail(err)
 	}
+	res.Note = got.Note
 	if got.NotModified {
 		if prev == nil {
 			return fail(errors.New("the server answered \"not modified\" but there is no archived copy"))
