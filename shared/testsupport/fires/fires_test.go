@@ -111,8 +111,8 @@ func TestPagingETagAndErrors(t *testing.T) {
 	_, body := get(t, d.URL()+"/changes")
 	var coll struct {
 		Type, First, Last, Next string
-		TotalItems             int
-		OrderedItems           []json.RawMessage
+		TotalItems              int
+		OrderedItems            []json.RawMessage
 	}
 	json.Unmarshal([]byte(body), &coll)
 	if coll.Type != "OrderedCollection" || coll.TotalItems != 4 || coll.OrderedItems != nil || !strings.HasSuffix(coll.First, "since="+Genesis) || coll.Next != coll.First || !strings.HasSuffix(coll.Last, ids[3]) {
