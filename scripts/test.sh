@@ -37,6 +37,11 @@ else
 fi
 go test -count=1 -timeout 30m ./...
 
+step "benchmarks (one run each: they must keep working; figures in README.md)"
+go test -count=1 -run '^$' -benchtime=1x -benchmem \
+  -bench 'BenchmarkMergeCommand50x20000|BenchmarkCollect50x20000GCS|BenchmarkMerge50x20000$|BenchmarkCompute100k' \
+  ./cmd/fediops ./functions/blocklist ./functions/blocklist/merge ./functions/blocklist/plan
+
 step "fuzz (short runs)"
 fuzztime="${FEDIOPS_FUZZTIME:-10s}"
 for pkg in $(go list ./...); do
