@@ -4,7 +4,7 @@
 #   fediops-approve     archive bucket: create, get; overwrite only leases/triage/*
 #                       config bucket: get;  its token secrets: secretAccessor
 #   fediops-blocklist   archive bucket: create, get, list; overwrite only leases/blocklist/*
-#                       and blocklist/* outside blocklist/snapshots/
+#                       and blocklist/* outside blocklist/snapshots/ and blocklist/objects/
 #                       config bucket: get;  its token secrets: secretAccessor
 #   fediops-backupaudit archive bucket: create;  config bucket: get
 #                       audited buckets: roles/storage.legacyBucketReader (each bucket)
@@ -101,7 +101,8 @@ locals {
     blocklist = join(" ", [
       "resource.name.startsWith(\"${local.archive_objects}leases/blocklist/\") ||",
       "(resource.name.startsWith(\"${local.archive_objects}blocklist/\") &&",
-      "!resource.name.startsWith(\"${local.archive_objects}blocklist/snapshots/\"))",
+      "!resource.name.startsWith(\"${local.archive_objects}blocklist/snapshots/\") &&",
+      "!resource.name.startsWith(\"${local.archive_objects}blocklist/objects/\"))",
     ])
   }
 }

@@ -1090,7 +1090,7 @@ func TestLeastPrivilege(t *testing.T) {
 		"blocklist: bucket " + archive + ": " + read,
 		"blocklist: bucket " + archive + ": " + list,
 		"blocklist: bucket " + archive + ": " + replace + " if " + startsWith("leases/blocklist/") +
-			" || (" + startsWith("blocklist/") + " && !" + startsWith("blocklist/snapshots/") + ")",
+			" || (" + startsWith("blocklist/") + " && !" + startsWith("blocklist/snapshots/") + " && !" + startsWith("blocklist/objects/") + ")",
 		"blocklist: bucket " + config + ": " + read,
 		"blocklist: secret " + secrets + ": roles/secretmanager.secretAccessor " + fmt.Sprintf(tokens, "blocklist"),
 
