@@ -2,13 +2,14 @@ package lists
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/fediops/fediops/shared/domain"
 )
 
 // csvField writes s with minimal quoting, as Python's csv.QUOTE_MINIMAL and Ruby's CSV do:
@@ -131,7 +132,8 @@ func WriteJSON(w io.Writer, blocks []Block) error {
 		buf = append(buf[:0], "  {\n    \"domain\": "...)
 		buf = appendJSONString(buf, b.Domain)
 		buf = append(buf, ",\n    \"digest\": \""...)
-		buf = append(buf, domain.Digest(b.Domain)...)
+		sum := sha256.Sum256([]byte(b.Domain)) // domain.Digest, without its allocations
+		buf = hex.AppendEncode(buf, sum[:])
 		buf = append(buf, "\",\n    \"severity\": \""...)
 		buf = append(buf, b.Severity.String()...)
 		buf = append(buf, "\",\n    \"reject_media\": "...)
