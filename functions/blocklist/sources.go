@@ -169,9 +169,12 @@ func Collect(ctx context.Context, d Deps, r Reader, srcs []Source, o CollectOpti
 	}
 	cache := sourceCache(d)
 	var manifest Manifest
-	parallel := max(4, runtime.GOMAXPROCS(0)+1)
-	inOrder(len(srcs), parallel, func(i int) *collected {
-		return collectOne(ctx, cache, r, srcs[i], o)
+	// Up to 8 sources are fetched at once (network sources wait on their servers), but
+	// parsing takes all CPUs but one: the merge folds each list in on the remaining one, and
+	// it is the longest serial part of the run.
+	parsing := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+	inOrder(len(srcs), 8, func(i int) *collected {
+		return collectOne(ctx, cache, r, srcs[i], o, parsing)
 	}, func(i int, out *collected) {
 		src := srcs[i]
 		run.Report.Sources = append(run.Report.Sources, out.rep)
@@ -226,7 +229,7 @@ func unread(reports []SourceReport) map[string]bool {
 
 // collectOne reads and parses one source through the source cache: fresh if it passes the
 // checks, else its last good copy.
-func collectOne(ctx context.Context, cache *listsource.Cache, r Reader, src Source, o CollectOptions) *collected {
+func collectOne(ctx context.Context, cache *listsource.Cache, r Reader, src Source, o CollectOptions, parsing chan struct{}) *collected {
 	out := &collected{rep: SourceReport{Name: src.Name, Location: logging.SanitizeURL(src.URL), Allowlist: src.Allowlist}}
 	res := listsource.Get(ctx, cache, listsource.Source[*parsed]{
 		Name: src.Name,
@@ -234,6 +237,8 @@ func collectOne(ctx context.Context, cache *listsource.Cache, r Reader, src Sour
 			return r.Read(ctx, src, prev)
 		},
 		Parse: func(data []byte, from *listsource.Copy) (*parsed, listsource.Meta, error) {
+			parsing <- struct{}{}
+			defer func() { <-parsing }()
 			if src.FIRES != nil {
 				return parseFIRES(src, data)
 			}
