@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
 )
 
 // csvField writes s with minimal quoting, as Python's csv.QUOTE_MINIMAL and Ruby's CSV do:
