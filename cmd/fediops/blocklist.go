@@ -128,9 +128,12 @@ func printMergeSummary(w io.Writer, r *blocklist.MergeReport) {
 		if s.Error != "" {
 			line += "  error: " + s.Error
 		}
+		if s.Note != "" {
+			line += "  note: " + s.Note
+		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "merged: %d entries; %d source(s) failed; snapshot %s\n", r.Merged, r.Failed, r.Snapshot)
+	fmt.Fprintf(w, "merged: %d entries; %d source(s) failed; %d bytes of new source data archived; snapshot %s\n", r.Merged, r.Failed, r.StoredBytes, r.Snapshot)
 }
 
 func (c *cli) blocklistPlanCmd(opts func() (blocklist.RunOptions, error)) *cobra.Command {
