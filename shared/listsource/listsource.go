@@ -178,97 +178,121 @@ func (c *Cache) Load(ctx context.Context, cp *Copy) ([]byte, error) {
 //   - A failed read, parse or check falls back to the last good copy, or leaves the source
 //     out when there is none.
 func Get[T any](ctx context.Context, c *Cache, src Source[T]) Result[T] {
-	var res Result[T]
-	prev, gen, err := c.Last(ctx, src.Name)
+	g := &get[T]{c: c, src: src}
+	var err error
+	g.prev, g.gen, err = c.Last(ctx, src.Name)
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		// Read the source as if for the first time; its record is replaced.
-		res.Warning = err.Error()
+		g.res.Warning = err.Error()
 	case err != nil:
 		// Without the last good copy there is no shrink check: do not read the source blind.
-		res.Status, res.Err = LeftOut, fmt.Errorf("cannot read the last good copy's record: %w", err)
-		return res
+		g.res.Status, g.res.Err = LeftOut, fmt.Errorf("cannot read the last good copy's record: %w", err)
+		return g.res
 	}
-	fail := func(err error) Result[T] {
-		res.Err, res.Note = err, ""
-		if prev == nil {
-			res.Status = LeftOut
-			return res
-		}
-		v, err2 := parseCopy(ctx, c, src, prev)
-		if err2 != nil {
-			res.Status, res.Err = LeftOut, fmt.Errorf("%w; the last good copy is unusable too: %v", err, err2)
-			return res
-		}
-		res.Status, res.Value, res.Copy = Fallback, v, prev
-		return res
-	}
-
 	var p *Previous
-	if prev != nil {
+	if g.prev != nil {
+		prev := g.prev
 		p = &Previous{Copy: *prev, data: func(ctx context.Context) ([]byte, error) { return c.Load(ctx, prev) }}
 	}
 	got, err := src.Read(ctx, p)
 	if err != nil {
-		return fail(err)
+		return g.fail(ctx, err)
 	}
-	res.Note = got.Note
+	g.res.Note = got.Note
 	if got.NotModified {
-		if prev == nil {
-			return fail(errors.New("the server answered \"not modified\" but there is no archived copy"))
+		if g.prev == nil {
+			return g.fail(ctx, errors.New("the server answered \"not modified\" but there is no archived copy"))
 		}
-		v, err := parseCopy(ctx, c, src, prev)
+		v, err := parseCopy(ctx, c, src, g.prev)
 		if err != nil {
-			return fail(fmt.Errorf("not modified, but the last good copy is unusable: %w", err))
+			return g.fail(ctx, fmt.Errorf("not modified, but the last good copy is unusable: %w", err))
 		}
-		res.Status, res.Value, res.Copy = NotModified, v, prev
-		return res
+		g.res.Status, g.res.Value, g.res.Copy = NotModified, v, g.prev
+		return g.res
 	}
 	sum := sha256.Sum256(got.Data)
-	hexSum := hex.EncodeToString(sum[:])
-	if prev != nil && prev.SHA256 == hexSum {
-		// The same bytes as the last good copy: parse them as it was parsed; no new object.
-		v, m, err := src.Parse(got.Data, prev)
-		if err != nil {
-			return fail(err)
-		}
-		res.Status, res.Value, res.Copy = NotModified, v, prev
-		if got.Validators != prev.Validators {
-			next := *prev
-			next.Validators, next.Usable = got.Validators, m.Usable
-			if w := c.record(ctx, &next, gen); w != "" {
-				res.Warning = w
-			}
-			res.Copy = &next
-		}
-		return res
+	if hexSum := hex.EncodeToString(sum[:]); g.prev == nil || g.prev.SHA256 != hexSum {
+		return g.fresh(ctx, got, hexSum)
 	}
-	v, m, err := src.Parse(got.Data, nil)
+	return g.same(ctx, got)
+}
+
+// get is one Get: the source, its last good copy and the result so far.
+type get[T any] struct {
+	c    *Cache
+	src  Source[T]
+	prev *Copy
+	gen  int64 // the pointer's generation (0: none)
+	res  Result[T]
+}
+
+// fail falls back to the last good copy, or leaves the source out.
+func (g *get[T]) fail(ctx context.Context, err error) Result[T] {
+	g.res.Err, g.res.Note = err, ""
+	if g.prev == nil {
+		g.res.Status = LeftOut
+		return g.res
+	}
+	v, err2 := parseCopy(ctx, g.c, g.src, g.prev)
+	if err2 != nil {
+		g.res.Status, g.res.Err = LeftOut, fmt.Errorf("%w; the last good copy is unusable too: %v", err, err2)
+		return g.res
+	}
+	g.res.Status, g.res.Value, g.res.Copy = Fallback, v, g.prev
+	return g.res
+}
+
+// same handles the bytes of the last good copy: parsed as it was parsed, checked again (the
+// configuration may have changed, e.g. a signature now required), no new object; the
+// record is rewritten only if the validators changed.
+func (g *get[T]) same(ctx context.Context, got *fetch.Result) Result[T] {
+	v, m, err := g.src.Parse(got.Data, g.prev)
+	if err == nil && g.src.Check != nil {
+		err = g.src.Check(ctx, got.Data, v, m, g.prev)
+	}
 	if err != nil {
-		return fail(err)
+		return g.fail(ctx, err)
 	}
-	if src.Check != nil {
-		if err := src.Check(ctx, got.Data, v, m, prev); err != nil {
-			return fail(err)
+	g.res.Status, g.res.Value, g.res.Copy = NotModified, v, g.prev
+	if got.Validators != g.prev.Validators {
+		next := *g.prev
+		next.Validators, next.Usable = got.Validators, m.Usable
+		if w := g.c.record(ctx, &next, g.gen); w != "" {
+			g.res.Warning = w
 		}
+		g.res.Copy = &next
 	}
-	cp := &Copy{Name: src.Name, Key: c.ObjectKey(hexSum), SHA256: hexSum, Bytes: len(got.Data), Format: m.Format,
-		Usable: m.Usable, Fetched: c.Clock.Now().UTC(), Validators: got.Validators}
-	res.Status, res.Value, res.Copy = OK, v, cp
-	switch err := c.Store.Create(ctx, cp.Key, got.Data); {
+	return g.res
+}
+
+// fresh handles new bytes: parsed and checked, stored under their hash (create-only: an
+// object that exists already holds these bytes) and recorded as the last good copy.
+func (g *get[T]) fresh(ctx context.Context, got *fetch.Result, sum string) Result[T] {
+	v, m, err := g.src.Parse(got.Data, nil)
+	if err == nil && g.src.Check != nil {
+		err = g.src.Check(ctx, got.Data, v, m, g.prev)
+	}
+	if err != nil {
+		return g.fail(ctx, err)
+	}
+	cp := &Copy{Name: g.src.Name, Key: g.c.ObjectKey(sum), SHA256: sum, Bytes: len(got.Data), Format: m.Format,
+		Usable: m.Usable, Fetched: g.c.Clock.Now().UTC(), Validators: got.Validators}
+	g.res.Status, g.res.Value, g.res.Copy = OK, v, cp
+	switch err := g.c.Store.Create(ctx, cp.Key, got.Data); {
 	case err == nil:
-		res.Stored = true
+		g.res.Stored = true
 	case errors.Is(err, archive.ErrExists):
 		// Written before (by an earlier run, or another source with the same bytes).
 	default:
-		res.Warning = "could not archive the source: " + err.Error()
-		res.Copy = nil
-		return res
+		g.res.Warning = "could not archive the source: " + err.Error()
+		g.res.Copy = nil
+		return g.res
 	}
-	if w := c.record(ctx, cp, gen); w != "" {
-		res.Warning = w
+	if w := g.c.record(ctx, cp, g.gen); w != "" {
+		g.res.Warning = w
 	}
-	return res
+	return g.res
 }
 
 // parseCopy loads and parses an archived copy.

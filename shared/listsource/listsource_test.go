@@ -331,3 +331,21 @@ func TestGetReadsCopiesRecordedBeforeContentAddressing(t *testing.T) {
 }
 
 func writeFile(path, data string) error { return os.WriteFile(path, []byte(data), 0o600) }
+
+// The same bytes as the last good copy are checked again: a check the configuration added
+// since (here: at least five entries) refuses them too.
+func TestGetChecksUnchangedBytesAgain(t *testing.T) {
+	ctx := context.Background()
+	local, err := archive.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &listsource.Cache{Store: local, Prefix: "lists", Clock: clock.Real{}}
+	f := &feed{data: "a b c"}
+	if r := listsource.Get(ctx, c, source("s", f, 1)); r.Status != listsource.OK {
+		t.Fatal(r)
+	}
+	if r := listsource.Get(ctx, c, source("s", f, 5)); r.Status != listsource.Fallback || !strings.Contains(r.Err.Error(), "only 3 lines") {
+		t.Fatalf("stricter check: %+v", r)
+	}
+}
