@@ -252,7 +252,7 @@ func collectOne(ctx context.Context, cache *listsource.Cache, r Reader, src Sour
 			if format == "" {
 				return nil, listsource.Meta{}, errors.New("not a blocklist in any known format")
 			}
-			l, err := lists.Parse(src.Name, data, format, src.Options)
+			l, err := lists.ParseOwned(src.Name, data, format, src.Options) // data is not changed after
 			if err != nil {
 				return nil, listsource.Meta{}, fmt.Errorf("parse: %w", err)
 			}

@@ -742,3 +742,19 @@ func TestFromRows(t *testing.T) {
 		t.Errorf("skipped = %v", got)
 	}
 }
+
+// ParseOwned reads exactly what Parse reads, without copying the data.
+func TestParseOwned(t *testing.T) {
+	for _, data := range []string{
+		"\xef\xbb\xbf#domain,#severity,#public_comment\nA.example,suspend,\"spam, bots\"\nb.example,silence,\n",
+		"domain,severity\r\nc.example,noop\r\n",
+		"bad.example\n# comment\n",
+		"",
+	} {
+		want, errWant := Parse("s", []byte(data), "", allFields)
+		got, err := ParseOwned("s", []byte(data), "", allFields)
+		if (err == nil) != (errWant == nil) || (err == nil && fmt.Sprint(got) != fmt.Sprint(want)) {
+			t.Errorf("%q: ParseOwned = %+v, %v; Parse = %+v, %v", data, got, err, want, errWant)
+		}
+	}
+}
