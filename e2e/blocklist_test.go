@@ -48,7 +48,7 @@ destinations = ["main"]
 			t.Errorf("token archived in %s", n)
 		}
 	}
-	for _, want := range []string{"/sources.json", "blocklist/objects/", "/merged.csv", "/report.json", "/main/before.json", "/main/plan.json", "/main/results.json", "/main/state.json", "blocklist/state/main.json"} {
+	for _, want := range []string{"/sources.json", "blocklist/objects/", "/report.json", "/main/before.json", "/main/plan.json", "/main/results.json", "/main/state.json", "blocklist/state/main.json"} {
 		found := false
 		for _, n := range names {
 			found = found || strings.Contains(n, want)
@@ -60,10 +60,11 @@ destinations = ["main"]
 	if !hasLog(logLines(t), "INFO", "blocklist main: 2 created") {
 		t.Errorf("no summary line:\n%s", stdout.String())
 	}
-	// Two runs (the dry run and this one) over the same two sources: each stored once.
-	sourceObjects := func() int { return len(d.gcs.Objects(t, "fediops-archive", "prod/blocklist/objects/")) }
-	if n := sourceObjects(); n != 2 {
-		t.Errorf("%d source objects after two runs over two unchanged sources", n)
+	// Two runs (the dry run and this one) over the same two sources: each source and the
+	// merged list stored once.
+	objects := func() int { return len(d.gcs.Objects(t, "fediops-archive", "prod/blocklist/objects/")) }
+	if n := objects(); n != 3 {
+		t.Errorf("%d objects after two runs over two unchanged sources, want 3", n)
 	}
 
 	// A change of two thirds of the instance's blocks is held back (max_change_pct = 10);
@@ -82,8 +83,8 @@ destinations = ["main"]
 	if planID == "" || len(d.sim.DomainBlocks()) != 3 {
 		t.Fatalf("plan not held (%q):\n%s", planID, stdout.String())
 	}
-	if n := sourceObjects(); n != 3 {
-		t.Errorf("%d source objects after one source changed, want 3", n)
+	if n := objects(); n != 5 {
+		t.Errorf("%d objects after one source changed, want 5 (its new copy, a new merged list)", n)
 	}
 	if code := publish(t, "BlocklistSync", []byte(fmt.Sprintf(`{"apply_plan": %q}`, planID)), time.Now()); code != 200 {
 		t.Fatalf("apply: status %d", code)

@@ -133,7 +133,7 @@ func printMergeSummary(w io.Writer, r *blocklist.MergeReport) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "merged: %d entries; %d source(s) failed; %d bytes of new source data archived; snapshot %s\n", r.Merged, r.Failed, r.StoredBytes, r.Snapshot)
+	fmt.Fprintf(w, "merged: %d entries; %d source(s) failed; %d bytes of new data archived; snapshot %s\n", r.Merged, r.Failed, r.StoredBytes, r.Snapshot)
 }
 
 func (c *cli) blocklistPlanCmd(opts func() (blocklist.RunOptions, error)) *cobra.Command {

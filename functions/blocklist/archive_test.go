@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/shared/archive"
 	"github.com/fediops/fediops/shared/fetch"
+	"github.com/fediops/fediops/shared/listsource"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
@@ -48,8 +50,8 @@ func sha(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// TestCollectArchivesSourcesMergedAndReport: a snapshot holds the merged list, the report and
-// the manifest naming the content-addressed copy of each source.
+// TestCollectArchivesSourcesMergedAndReport: a snapshot holds the report and the manifest
+// naming the content-addressed copy of each source and of the merged list.
 func TestCollectArchivesSourcesMergedAndReport(t *testing.T) {
 	h := newSim(t, mastosim.Options{})
 	ls := newListServer(t)
@@ -57,7 +59,7 @@ func TestCollectArchivesSourcesMergedAndReport(t *testing.T) {
 	ls.set("/a.csv", body)
 	run := h.collect(t, ls, []Source{{Name: "team/a list", URL: ls.srv.URL + "/a.csv"}})
 	keys, _ := h.store.List(context.Background(), "blocklist/snapshots/"+run.Report.Snapshot+"/")
-	want := []string{"merged.csv", "report.json", "sources.json"}
+	want := []string{"report.json", "sources.json"}
 	if len(keys) != len(want) {
 		t.Fatalf("archived %v", keys)
 	}
@@ -66,21 +68,40 @@ func TestCollectArchivesSourcesMergedAndReport(t *testing.T) {
 			t.Errorf("key %s, want suffix %s", k, want[i])
 		}
 	}
-	ref := manifestOf(t, h.store, run.Report.Snapshot)["team/a list"]
+	m := manifestOf(t, h.store, run.Report.Snapshot)
+	ref := m["team/a list"]
 	if ref.Key != "blocklist/objects/"+sha(body) || ref.SHA256 != sha(body) || ref.Bytes != len(body) || !ref.Stored || ref.Status != StatusOK || ref.Format != "csv" {
 		t.Fatalf("manifest entry = %+v", ref)
 	}
 	if b, err := h.store.Read(context.Background(), ref.Key); err != nil || string(b) != body {
 		t.Errorf("object = %q, %v", b, err)
 	}
-	if run.Report.StoredBytes != len(body) {
+	merged := mergedOf(t, h.store, run.Report.Snapshot)
+	b, err := h.store.Read(context.Background(), merged.Key)
+	if err != nil || string(b) != lists.MastodonCSVHeader+"\na.example,suspend,false,false,,false\n" || merged.SHA256 != sha(string(b)) || !merged.Stored {
+		t.Errorf("merged list %+v = %q, %v", merged, b, err)
+	}
+	if run.Report.StoredBytes != len(body)+len(b) {
 		t.Errorf("stored bytes = %d", run.Report.StoredBytes)
 	}
 }
 
+func mergedOf(t *testing.T, store archive.Store, snapshot string) *listsource.Object {
+	t.Helper()
+	b, err := store.Read(context.Background(), snapshotsPrefix+snapshot+"/sources.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil || m.Merged == nil {
+		t.Fatalf("manifest %s: %v", b, err)
+	}
+	return m.Merged
+}
+
 // TestUnchangedSourcesCostNoBytes: runs over unchanged sources (HTTP 304, or the same bytes
-// from a file) add no source object; a changed source adds exactly one; a source returning
-// to earlier content adds none.
+// from a file) add no object: neither a source nor the merged list; a changed source adds
+// its new copy and the new merged list; a source returning to earlier content adds none.
 func TestUnchangedSourcesCostNoBytes(t *testing.T) {
 	h := newSim(t, mastosim.Options{})
 	ls := newListServer(t)
@@ -94,11 +115,12 @@ func TestUnchangedSourcesCostNoBytes(t *testing.T) {
 	srcs := []Source{{Name: "a", URL: ls.srv.URL + "/a.csv"}, {Name: "b", URL: "file://" + file}}
 
 	first := h.collect(t, ls, srcs)
-	if n := len(h.objects(t)); n != 2 || first.Report.StoredBytes != len(a1)+len(b) {
+	merged1 := mergedOf(t, h.store, first.Report.Snapshot)
+	if n := len(h.objects(t)); n != 3 || first.Report.StoredBytes != len(a1)+len(b)+merged1.Bytes {
 		t.Fatalf("first run: %d objects, %d bytes stored", n, first.Report.StoredBytes)
 	}
 	second := h.collect(t, ls, srcs)
-	if n := len(h.objects(t)); n != 2 || second.Report.StoredBytes != 0 {
+	if n := len(h.objects(t)); n != 3 || second.Report.StoredBytes != 0 || mergedOf(t, h.store, second.Report.Snapshot).Key != merged1.Key {
 		t.Fatalf("unchanged run: %d objects, %d bytes stored", n, second.Report.StoredBytes)
 	}
 	if s := status(second, "a"); s.Status != StatusNotModified || s.Used != 10 {
@@ -119,7 +141,8 @@ func TestUnchangedSourcesCostNoBytes(t *testing.T) {
 
 	ls.set("/a.csv", a2)
 	third := h.collect(t, ls, srcs)
-	if n := len(h.objects(t)); n != 3 || third.Report.StoredBytes != len(a2) {
+	merged3 := mergedOf(t, h.store, third.Report.Snapshot)
+	if n := len(h.objects(t)); n != 5 || third.Report.StoredBytes != len(a2)+merged3.Bytes {
 		t.Fatalf("changed run: %d objects, %d bytes stored", n, third.Report.StoredBytes)
 	}
 	if m := manifestOf(t, h.store, third.Report.Snapshot); m["a"].SHA256 != sha(a2) || m["b"].Key != m1["b"].Key {
@@ -127,7 +150,7 @@ func TestUnchangedSourcesCostNoBytes(t *testing.T) {
 	}
 	ls.set("/a.csv", a1)
 	fourth := h.collect(t, ls, srcs)
-	if n := len(h.objects(t)); n != 3 || fourth.Report.StoredBytes != 0 || status(fourth, "a").Status != StatusOK {
+	if n := len(h.objects(t)); n != 5 || fourth.Report.StoredBytes != 0 || status(fourth, "a").Status != StatusOK {
 		t.Fatalf("back to the first content: %d objects, %d bytes stored, %+v", len(h.objects(t)), fourth.Report.StoredBytes, status(fourth, "a"))
 	}
 	// Every snapshot's manifest names objects that exist.
@@ -137,6 +160,9 @@ func TestUnchangedSourcesCostNoBytes(t *testing.T) {
 			if _, err := h.store.Read(context.Background(), ref.Key); err != nil {
 				t.Errorf("snapshot %s, source %s: %v", s.ID, name, err)
 			}
+		}
+		if _, err := h.store.Read(context.Background(), mergedOf(t, h.store, s.ID).Key); err != nil {
+			t.Errorf("snapshot %s, merged list: %v", s.ID, err)
 		}
 	}
 }
@@ -227,7 +253,8 @@ func TestArchiveBeforeContentAddressing(t *testing.T) {
 	if s := status(run, "team"); s.Status != StatusOK {
 		t.Errorf("team = %+v", s)
 	}
-	if n := len(h.objects(t)); n != 1 {
+	// Objects: the merged lists of both runs, and team's new copy.
+	if n := len(h.objects(t)); n != 3 {
 		t.Errorf("objects = %v", h.objects(t))
 	}
 	last, _, err := sourceCache(h.deps()).Last(ctx, "team")

@@ -85,8 +85,8 @@ type MergeReport struct {
 	Merged   int            `json:"merged"`
 	Dropped  map[string]int `json:"dropped,omitempty"`
 	Failed   int            `json:"failed_sources"`
-	// StoredBytes is how many bytes of raw sources this run added to the archive (sources
-	// whose bytes are archived already cost nothing).
+	// StoredBytes is how many bytes of raw sources and merged list this run added to the
+	// archive (what is archived already costs nothing).
 	StoredBytes int `json:"stored_bytes"`
 }
 
@@ -122,9 +122,11 @@ type SourceRef struct {
 	Stored bool `json:"stored,omitempty"`
 }
 
-// Manifest is a snapshot's sources.json: which raw copy of each source the run used.
+// Manifest is a snapshot's sources.json: which raw copy of each source the run used, and
+// the merged list (Mastodon CSV), both stored once by content.
 type Manifest struct {
-	Sources []SourceRef `json:"sources"`
+	Sources []SourceRef        `json:"sources"`
+	Merged  *listsource.Object `json:"merged,omitempty"`
 }
 
 // sourceCache is the blocklist's archive of raw sources.
@@ -146,8 +148,8 @@ type collected struct {
 // source that cannot be fetched or parsed, has no usable row, fails its signature check or
 // shrank more than MaxShrinkPct against its last good copy is reported as failed, and its last
 // good archived copy is used instead (or it is left out if there is none). Raw sources are
-// archived once, by content (blocklist/objects/<sha256>); the snapshot gets the manifest of
-// the copies it used, the merged list and the report.
+// archived once, by content (blocklist/objects/<sha256>), and so is the merged list; the
+// snapshot gets the manifest naming them, and the report.
 //
 // Sources are read and parsed a few at a time, concurrently, and folded into the merge in
 // configuration order as soon as each is ready, so that only a few parsed lists are in memory
@@ -209,7 +211,7 @@ func Collect(ctx context.Context, d Deps, r Reader, srcs []Source, o CollectOpti
 		run.Report.Dropped[dr.Reason]++
 	}
 	accountSources(run.Report.Sources, append(append([]merge.SourceStats(nil), res.Sources...), res.Allowlists...))
-	if err := archiveMerge(ctx, snap, res.Blocks, manifest, run.Report); err != nil {
+	if err := archiveMerge(ctx, cache, snap, res.Blocks, manifest, &run.Report); err != nil {
 		return nil, err
 	}
 	return run, nil
@@ -322,18 +324,24 @@ func accountSources(reports []SourceReport, stats []merge.SourceStats) {
 	}
 }
 
-// archiveMerge writes the snapshot's manifest of sources, the merged list and the report.
-func archiveMerge(ctx context.Context, snap *Snapshot, blocks []lists.Block, manifest Manifest, rep MergeReport) error {
-	if err := snap.PutJSON(ctx, "sources.json", manifest); err != nil && !errors.Is(err, archive.ErrExists) {
-		return fmt.Errorf("archive the sources manifest: %w", err)
-	}
+// archiveMerge stores the merged list (by content, like the sources: an unchanged list costs
+// nothing) and writes the snapshot's manifest and report.
+func archiveMerge(ctx context.Context, cache *listsource.Cache, snap *Snapshot, blocks []lists.Block, manifest Manifest, rep *MergeReport) error {
 	var csv bytes.Buffer
 	csv.Grow(64 * len(blocks))
 	if err := lists.WriteMastodonCSV(&csv, blocks); err != nil {
 		return err
 	}
-	if err := snap.Put(ctx, "merged.csv", csv.Bytes()); err != nil && !errors.Is(err, archive.ErrExists) {
-		return fmt.Errorf("archive merged list: %w", err)
+	merged, err := cache.Put(ctx, csv.Bytes())
+	if err != nil {
+		return fmt.Errorf("archive the merged list: %w", err)
+	}
+	manifest.Merged = &merged
+	if merged.Stored {
+		rep.StoredBytes += merged.Bytes
+	}
+	if err := snap.PutJSON(ctx, "sources.json", manifest); err != nil && !errors.Is(err, archive.ErrExists) {
+		return fmt.Errorf("archive the sources manifest: %w", err)
 	}
 	if err := snap.PutJSON(ctx, "report.json", rep); err != nil && !errors.Is(err, archive.ErrExists) {
 		return fmt.Errorf("archive report: %w", err)

@@ -16,8 +16,9 @@ import (
 
 // Archive layout (under the archive store's root):
 //
-//	blocklist/snapshots/<snapshot>/sources/<name>          raw source as fetched
-//	blocklist/snapshots/<snapshot>/merged.csv              the merged list (Mastodon CSV)
+//	blocklist/objects/<sha256>                             raw sources and merged lists, once per content
+//	blocklist/sources/<name>-<hash>.json                   each source's last good copy (control object)
+//	blocklist/snapshots/<snapshot>/sources.json            the copies the run used, and its merged list (Manifest)
 //	blocklist/snapshots/<snapshot>/report.json             the merge report
 //	blocklist/snapshots/<snapshot>/<instance>/before.json  the instance's blocks before
 //	blocklist/snapshots/<snapshot>/<instance>/plan.json    the plan
@@ -29,6 +30,8 @@ import (
 //	blocklist/pending/<instance>/<plan id>.applied         written when such a plan's work is done or kept as intent
 //
 // A snapshot id is "<UTC time to the microsecond>-<run id>", so listing sorts by time.
+// Snapshots written before content addressing hold sources/<name> and merged.csv instead of
+// sources.json; they are still listed and rolled back to.
 
 const snapshotsPrefix = "blocklist/snapshots/"
 

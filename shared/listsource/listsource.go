@@ -279,20 +279,48 @@ func (g *get[T]) fresh(ctx context.Context, got *fetch.Result, sum string) Resul
 	cp := &Copy{Name: g.src.Name, Key: g.c.ObjectKey(sum), SHA256: sum, Bytes: len(got.Data), Format: m.Format,
 		Usable: m.Usable, Fetched: g.c.Clock.Now().UTC(), Validators: got.Validators}
 	g.res.Status, g.res.Value, g.res.Copy = OK, v, cp
-	switch err := g.c.Store.Create(ctx, cp.Key, got.Data); {
-	case err == nil:
-		g.res.Stored = true
-	case errors.Is(err, archive.ErrExists):
-		// Written before (by an earlier run, or another source with the same bytes).
-	default:
+	stored, err := g.c.put(ctx, cp.Key, got.Data)
+	if err != nil {
 		g.res.Warning = "could not archive the source: " + err.Error()
 		g.res.Copy = nil
 		return g.res
 	}
+	g.res.Stored = stored
 	if w := g.c.record(ctx, cp, g.gen); w != "" {
 		g.res.Warning = w
 	}
 	return g.res
+}
+
+// Object is an object stored by content.
+type Object struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+	Bytes  int    `json:"bytes"`
+	// Stored is set when this call wrote it (it was not archived yet).
+	Stored bool `json:"stored,omitempty"`
+}
+
+// Put stores data under its SHA-256, once: data that is archived already costs nothing.
+func (c *Cache) Put(ctx context.Context, data []byte) (Object, error) {
+	sum := sha256.Sum256(data)
+	o := Object{SHA256: hex.EncodeToString(sum[:]), Bytes: len(data)}
+	o.Key = c.ObjectKey(o.SHA256)
+	var err error
+	o.Stored, err = c.put(ctx, o.Key, data)
+	return o, err
+}
+
+// put creates an object; one that exists already holds the same bytes (its key is their hash).
+func (c *Cache) put(ctx context.Context, key string, data []byte) (bool, error) {
+	switch err := c.Store.Create(ctx, key, data); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, archive.ErrExists):
+		return false, nil
+	default:
+		return false, err
+	}
 }
 
 // parseCopy loads and parses an archived copy.
