@@ -18,15 +18,8 @@ import (
 // GOMAXPROCS+1 parsed lists wait at a time, and each is added to the Merger in config order
 // and then dropped. BenchmarkMerge50x20000Sequential does the same on one goroutine.
 //
-// Measured on the 2-core build machine (shared with other jobs: ±20% between runs), with
-// go test -c, then /usr/bin/time -v ./merge.test -test.bench <name> -test.benchmem
-// -test.benchtime 10x:
-//
-//	BenchmarkMerge50x20000-2             0.52 s/op  232 MB/op  0.77 M allocs/op  peak RSS 172 MB
-//	BenchmarkMerge50x20000Sequential-2   0.84 s/op  232 MB/op  0.77 M allocs/op  peak RSS 163 MB
-//
-// peak-RSS-MB is the process's VmHWM from just before the timed loop; it includes the 46 MB
-// of generated input. /usr/bin/time -v reported 176 MB and 167 MB for the whole process.
+// Figures are in the README (Performance). peak-RSS-MB is the process's VmHWM from just
+// before the timed loop; it includes the 46 MB of generated input.
 func BenchmarkMerge50x20000(b *testing.B) { benchmarkMerge(b, true) }
 
 // BenchmarkMerge50x20000Sequential is BenchmarkMerge50x20000 without concurrent parsing.
