@@ -2,6 +2,7 @@ package lists
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/csv"
 	"io"
 	"os"
@@ -81,7 +82,15 @@ func FuzzParseCSV(f *testing.F) {
 	for _, s := range []string{"a.example\n", "*.x.example,Suspend\neveningzoo.]club,suspend\n", "domain,severity\n\"a\nb\",silence\n", "\ufeff#domain\r\nx.y\r\n", "a,\"b"} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, data, FormatCSV) })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzParse(t, data, FormatCSV)
+		// ParseOwned reads the same, without a copy.
+		want, errWant := Parse("fuzz", data, FormatCSV, allFields)
+		got, err := ParseOwned("fuzz", bytes.Clone(data), FormatCSV, allFields)
+		if (err == nil) != (errWant == nil) || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("ParseOwned = %+v, %v; Parse = %+v, %v", got, err, want, errWant)
+		}
+	})
 }
 
 func FuzzParseText(f *testing.F) {
