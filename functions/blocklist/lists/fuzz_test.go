@@ -2,8 +2,8 @@ package lists
 
 import (
 	"bytes"
-	"fmt"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
