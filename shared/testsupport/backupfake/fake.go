@@ -14,6 +14,15 @@
 //	sqladmin:  GET /v1/projects/{p}/instances/{i}
 //	           GET /v1/projects/{p}/instances/{i}/backupRuns           (maxResults, pageToken)
 //	           GET /v1/projects/{p}/instances/{i}/getLatestRecoveryTime
+//	           GET /v1/projects/{p}/instances                           (instances.list)
+//	           POST /v1/projects/{p}/instances/{i}/clone                (clones appear, become
+//	           RUNNABLE and disappear on the fake's clock: see Drill, SetClock)
+//	           PATCH, DELETE /v1/projects/{p}/instances/{i}
+//	           GET /v1/projects/{p}/operations/{op}
+//	container: GET /v1/projects/{p}/locations/{l}/clusters/{c}         (clusters.get)
+//	kubernetes (one TLS server per cluster, its CA in clusters.get):
+//	           GET /api/v1/pods, GET /api/v1/namespaces/{ns}/pods      (fieldSelector, limit, continue)
+//	           DELETE /api/v1/namespaces/{ns}/pods/{name}              (preconditions)
 //	storage:   GET /storage/v1/b/{bucket}
 //	gkebackup: GET /v1/projects/{p}/locations/{l}/backupPlans/{plan}
 //	           GET /v1/projects/{p}/locations/{l}/backupPlans/{plan}/backups (pageSize, pageToken)
@@ -28,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
 	sqladmin "google.golang.org/api/sqladmin/v1"
@@ -94,6 +104,8 @@ type SQLInstance struct {
 	InstanceJSON, RunsJSON, RecoveryJSON string
 	// PageSize caps backup runs per page (0: as many as the client asks for).
 	PageSize int
+	// Drill is how clones of this instance behave.
+	Drill Drill
 }
 
 // Bucket is a Cloud Storage bucket.
@@ -130,9 +142,10 @@ func PlanName(project, location, plan string) string {
 
 // Env is everything the fake servers know.
 type Env struct {
-	SQL     []SQLInstance
-	Buckets []Bucket
-	GKE     []GKEPlan
+	SQL      []SQLInstance
+	Buckets  []Bucket
+	GKE      []GKEPlan
+	Clusters []Cluster
 }
 
 // Merge returns an Env holding the resources of all envs.
@@ -142,6 +155,7 @@ func Merge(envs ...Env) Env {
 		out.SQL = append(out.SQL, e.SQL...)
 		out.Buckets = append(out.Buckets, e.Buckets...)
 		out.GKE = append(out.GKE, e.GKE...)
+		out.Clusters = append(out.Clusters, e.Clusters...)
 	}
 	return out
 }
@@ -160,10 +174,19 @@ type Server struct {
 	SQLAdmin  *httptest.Server
 	Storage   *httptest.Server
 	GKEBackup *httptest.Server
+	Container *httptest.Server
 
 	mu       sync.Mutex
 	env      Env
 	requests []Request
+
+	now     func() time.Time
+	dyn     map[string]*instance   // clones, and deletions of listed instances
+	ops     map[string]*operation  // "project/name"
+	opSeq   int
+	clones  []Clone
+	deletes []string
+	kube    map[string]*kubeServer // cluster resource name → its API server
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -177,6 +200,11 @@ func Start(env Env) *Server {
 	sql.HandleFunc("GET /v1/projects/{project}/instances/{instance}", s.sqlInstance)
 	sql.HandleFunc("GET /v1/projects/{project}/instances/{instance}/backupRuns", s.sqlRuns)
 	sql.HandleFunc("GET /v1/projects/{project}/instances/{instance}/getLatestRecoveryTime", s.sqlRecovery)
+	sql.HandleFunc("GET /v1/projects/{project}/instances", s.sqlList)
+	sql.HandleFunc("POST /v1/projects/{project}/instances/{instance}/clone", s.sqlClone)
+	sql.HandleFunc("DELETE /v1/projects/{project}/instances/{instance}", s.sqlDelete)
+	sql.HandleFunc("PATCH /v1/projects/{project}/instances/{instance}", s.sqlPatch)
+	sql.HandleFunc("GET /v1/projects/{project}/operations/{operation}", s.sqlOperation)
 	sql.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "notFound", "The requested URL "+r.URL.Path+" was not found on this server.")
 	})
@@ -194,9 +222,17 @@ func Start(env Env) *Server {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "", "The requested URL "+r.URL.Path+" was not found on this server.")
 	})
 
+	ctr := http.NewServeMux()
+	ctr.HandleFunc("GET /v1/projects/{project}/locations/{location}/clusters/{cluster}", s.cluster)
+	ctr.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeGRPCError(w, http.StatusNotFound, "NOT_FOUND", "The requested URL "+r.URL.Path+" was not found on this server.", "", nil)
+	})
+
 	s.SQLAdmin = httptest.NewServer(s.record("sqladmin", sql))
 	s.Storage = httptest.NewServer(s.record("storage", gcs))
 	s.GKEBackup = httptest.NewServer(s.record("gkebackup", gke))
+	s.Container = httptest.NewServer(s.record("container", ctr))
+	s.startClusters(env.Clusters)
 	return s
 }
 
@@ -207,6 +243,12 @@ func (s *Server) Close() {
 		s.SQLAdmin.Close()
 		s.Storage.Close()
 		s.GKEBackup.Close()
+		s.Container.Close()
+		s.mu.Lock()
+		for _, k := range s.kube {
+			k.srv.Close()
+		}
+		s.mu.Unlock()
 	})
 }
 
@@ -215,6 +257,7 @@ func (s *Server) SetEnv(env Env) {
 	s.mu.Lock()
 	s.env = env
 	s.mu.Unlock()
+	s.startClusters(env.Clusters)
 }
 
 // Requests returns the requests received so far.
@@ -233,9 +276,13 @@ func (s *Server) Config() map[string]any {
 		"sqladmin_endpoint":  s.SQLAdmin.URL,
 		"storage_endpoint":   s.Storage.URL,
 		"gkebackup_endpoint": s.GKEBackup.URL,
+		"container_endpoint": s.Container.URL,
 	}
 	var sql, buckets, gke []map[string]string
 	for _, i := range s.env.SQL {
+		if strings.HasPrefix(i.Instance, "fediops-drill-") {
+			continue // a leftover clone, not a database to audit
+		}
 		sql = append(sql, map[string]string{"project": i.Project, "instance": i.Instance})
 	}
 	for _, bk := range s.env.Buckets {
@@ -275,6 +322,9 @@ func (s *Server) findSQL(project, instance string) (SQLInstance, bool) {
 		if i.Project == project && i.Instance == instance {
 			return i, true
 		}
+	}
+	if d := s.dyn[key(project, instance)]; d != nil && d.source != "" {
+		return SQLInstance{Project: project, Instance: instance, Resource: d.res}, true
 	}
 	return SQLInstance{}, false
 }
@@ -330,9 +380,12 @@ func (s *Server) sqlInstance(w http.ResponseWriter, r *http.Request) {
 	if s.sqlFault(w, r, i.InstanceFault, i.InstanceJSON) {
 		return
 	}
-	res := i.Resource
+	s.mu.Lock()
+	res := s.renderLocked(i.Project, i.Instance)
+	s.mu.Unlock()
 	if res == nil {
-		res = &sqladmin.DatabaseInstance{Kind: "sql#instance", Name: i.Instance, Project: i.Project}
+		s.sqlFault(w, r, NotFound, "")
+		return
 	}
 	writeJSON(w, res)
 }
