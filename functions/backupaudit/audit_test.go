@@ -471,10 +471,10 @@ func checkCases() []checkCase {
 					backupfake.EvictedPod("mastodon", "mastodon-sidekiq-5b8c-xk2lp", now.Add(-80*time.Hour)),
 					backupfake.Pod("other", "job-x", corev1.PodFailed, now.Add(-90*time.Hour), time.Minute, ""))
 			},
-			want: map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Warn},
+			want:     map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Warn},
 			observed: map[string]string{backupaudit.GKELeftoverPods: "3 finished pods (mastodon: 1 Failed, mastodon: 2 Succeeded); oldest Failed mastodon/mastodon-sidekiq-5b8c-xk2lp (Evicted), finished 3d8h ago in namespaces mastodon"},
-			hint: map[string]string{backupaudit.GKELeftoverPods: "kubectl delete pods --field-selector status.phase=Failed -n mastodon; kubectl delete pods --field-selector status.phase=Succeeded -n mastodon"},
-			noHint: map[string]string{backupaudit.GKELeftoverPods: "-n other"}},
+			hint:     map[string]string{backupaudit.GKELeftoverPods: "kubectl delete pods --field-selector status.phase=Failed -n mastodon; kubectl delete pods --field-selector status.phase=Succeeded -n mastodon"},
+			noHint:   map[string]string{backupaudit.GKELeftoverPods: "-n other"}},
 		{name: "gke leftover_pods_min_age ignores recent ones",
 			mutate: func(e *backupfake.Env) {
 				e.Clusters[0].Pods = append(e.Clusters[0].Pods,
@@ -500,8 +500,8 @@ func checkCases() []checkCase {
 			want:   map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Fail},
 			hint:   map[string]string{backupaudit.GKELeftoverPods: "gcloud container clusters list --project=fediops-healthy"}},
 		{name: "gke pods may not be listed (403 naming the role)",
-			mutate: func(e *backupfake.Env) { e.Clusters[0].ForbiddenList = []string{"mastodon"} },
-			want:   map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Fail},
+			mutate:   func(e *backupfake.Env) { e.Clusters[0].ForbiddenList = []string{"mastodon"} },
+			want:     map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Fail},
 			observed: map[string]string{backupaudit.GKELeftoverPods: "permission denied (HTTP 403) listing pods in namespace mastodon of projects/fediops-healthy/locations/europe-west1/clusters/mastodon: the audit's service account lacks roles/container.viewer (it needs container.pods.list"},
 			hint:     map[string]string{backupaudit.GKELeftoverPods: "--role=roles/container.viewer"}},
 	}

@@ -181,8 +181,8 @@ type Server struct {
 	requests []Request
 
 	now     func() time.Time
-	dyn     map[string]*instance   // clones, and deletions of listed instances
-	ops     map[string]*operation  // "project/name"
+	dyn     map[string]*instance  // clones, and deletions of listed instances
+	ops     map[string]*operation // "project/name"
 	opSeq   int
 	clones  []Clone
 	deletes []string
