@@ -126,6 +126,8 @@ type DrillState struct {
 	// Retries counts transient failures of the current phase's step.
 	Retries int `json:"retries,omitempty"`
 
+	// DeletingSince is when the drill started deleting the clone.
+	DeletingSince   time.Time `json:"deleting_since,omitzero"`
 	DeleteOperation string    `json:"delete_operation,omitempty"`
 	DeleteAttempts  int       `json:"delete_attempts,omitempty"`
 	Deleted         time.Time `json:"deleted,omitzero"`

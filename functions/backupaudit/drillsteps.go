@@ -335,7 +335,10 @@ func (ss *session) stepDelete(ctx context.Context) error {
 		ss.cleanup(Pass, "no clone was requested", "")
 		return ss.finish(ctx)
 	}
-	giveUp := now.After(s.Deadline.Add(deleteGrace))
+	if s.DeletingSince.IsZero() {
+		s.DeletingSince = now
+	}
+	giveUp := now.After(s.DeletingSince.Add(deleteGrace))
 	deleteHint := fmt.Sprintf("delete it by hand: gcloud sql instances delete %s --project=%s (the sweeper also retries every hour)", s.Clone, t.Project)
 	if s.DeleteOperation != "" {
 		op, err := ss.d.SQL.Operation(ctx, t.Project, s.DeleteOperation)
@@ -371,7 +374,7 @@ func (ss *session) stepDelete(ctx context.Context) error {
 		s.Note = "could not read the clone: " + err.Error()
 		return errWait
 	case giveUp:
-		ss.cleanup(Fail, fmt.Sprintf("%s still exists (%s) %s after the drill's deadline", s.Clone, inst.State, limit(deleteGrace)), deleteHint)
+		ss.cleanup(Fail, fmt.Sprintf("%s still exists (%s) %s after the drill started deleting it", s.Clone, inst.State, limit(deleteGrace)), deleteHint)
 		return ss.finish(ctx)
 	case inst.State == "PENDING_DELETE" || s.DeleteOperation != "":
 		s.Note = "the clone is being deleted"
