@@ -358,7 +358,7 @@ func TestDrillFailures(t *testing.T) {
 			want:     map[string]backupaudit.Status{backupaudit.DrillData: backupaudit.Fail},
 			observed: map[string]string{backupaudit.DrillData: `newest schema_migrations.version is "20251217091936", expected "20260101000000"`}},
 		{name: "database unreachable",
-			want: map[string]backupaudit.Status{backupaudit.DrillData: backupaudit.Fail, backupaudit.DrillRTO: backupaudit.Fail, backupaudit.DrillRPO: backupaudit.Fail},
+			want:     map[string]backupaudit.Status{backupaudit.DrillData: backupaudit.Fail, backupaudit.DrillRTO: backupaudit.Fail, backupaudit.DrillRPO: backupaudit.Fail},
 			observed: map[string]string{backupaudit.DrillData: "connection timed out"}},
 		{name: "clone inherits deletion protection",
 			db:       fresh,
