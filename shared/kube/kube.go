@@ -73,6 +73,9 @@ func New(cfg Config) (*Client, error) {
 		TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CACert},
 		Timeout:         cfg.Timeout,
 		UserAgent:       "fediops-backupaudit",
+		// JSON both ways (client-go would send protobuf bodies): every API server speaks it,
+		// and answers stay readable in logs and test fakes.
+		ContentConfig: rest.ContentConfig{ContentType: "application/json", AcceptContentTypes: "application/json"},
 		QPS:             20,
 		Burst:           40,
 	}

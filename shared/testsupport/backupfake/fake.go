@@ -194,6 +194,7 @@ type Server struct {
 
 // Start serves env until Close.
 func Start(env Env) *Server {
+	env.Clusters = append([]Cluster(nil), env.Clusters...) // deletions must not change the caller's Env
 	s := &Server{env: env, closing: make(chan struct{})}
 
 	sql := http.NewServeMux()
@@ -254,6 +255,7 @@ func (s *Server) Close() {
 
 // SetEnv replaces what the servers serve.
 func (s *Server) SetEnv(env Env) {
+	env.Clusters = append([]Cluster(nil), env.Clusters...)
 	s.mu.Lock()
 	s.env = env
 	s.mu.Unlock()
