@@ -76,8 +76,8 @@ func New(cfg Config) (*Client, error) {
 		// JSON both ways (client-go would send protobuf bodies): every API server speaks it,
 		// and answers stay readable in logs and test fakes.
 		ContentConfig: rest.ContentConfig{ContentType: "application/json", AcceptContentTypes: "application/json"},
-		QPS:             20,
-		Burst:           40,
+		QPS:           20,
+		Burst:         40,
 	}
 	if ts := cfg.TokenSource; ts != nil {
 		rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
