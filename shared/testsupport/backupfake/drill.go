@@ -45,6 +45,12 @@ func (d Drill) withDefaults() Drill {
 	return d
 }
 
+// Quick returns delays for real-time runs (the demo, the deployed-path test): operations
+// finish after a moment instead of minutes.
+func Quick() Drill {
+	return Drill{CloneDelay: 1500 * time.Millisecond, DeleteDelay: 500 * time.Millisecond, PatchDelay: 200 * time.Millisecond}
+}
+
 // instance is an instance created or deleted while the fake runs.
 type instance struct {
 	project, name, source string
@@ -125,7 +131,7 @@ func (s *Server) newOperation(project, typ, target string, now time.Time, took t
 			SelfLink:   "https://sqladmin.googleapis.com/v1/projects/" + project + "/operations/" + name,
 			InsertTime: ts(now), User: "fediops-backupaudit@" + project + ".iam.gserviceaccount.com",
 		},
-		started: now.Add(2 * time.Second),
+		started: now.Add(min(2*time.Second, took)),
 		done:    now.Add(took),
 	}
 	if s.ops == nil {
