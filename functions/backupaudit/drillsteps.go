@@ -301,7 +301,7 @@ func (ss *session) judge(f mastodondb.Facts) {
 			continue
 		}
 		lag := s.PointInTime.Sub(tb.Newest)
-		parts = append(parts, fmt.Sprintf("newest %s row %s before the point in time", strings.TrimSuffix(tb.Name, "es"), age(lag)))
+		parts = append(parts, fmt.Sprintf("newest %s %s before the point in time", map[string]string{"statuses": "status", "accounts": "account"}[tb.Name], age(lag)))
 		if lag > t.MaxDataAge {
 			old = append(old, fmt.Sprintf("%s: newest row %s old", tb.Name, age(lag)))
 		}
