@@ -6,9 +6,15 @@
 #   fediops-blocklist   archive bucket: create, get, list; overwrite only leases/blocklist/*
 #                       and blocklist/* outside blocklist/snapshots/
 #                       config bucket: get;  its token secrets: secretAccessor
-#   fediops-backupaudit archive bucket: create;  config bucket: get
+#   fediops-backupaudit archive bucket: create, get; overwrite only leases/backup/* and
+#                       backup/drill/state/* (the restore drill's state)
+#                       config bucket: get
 #                       audited buckets: roles/storage.legacyBucketReader (each bucket)
-#                       audited projects: roles/cloudsql.viewer, roles/gkebackup.viewer
+#                       audited projects: roles/cloudsql.viewer, roles/gkebackup.viewer,
+#                       roles/container.viewer (leftover pods)
+#                       restore drill (drill.tf, when drill_instances is set): clone the
+#                       listed instances; patch, delete, connect and log in to fediops-drill-*
+#                       instances only; optional pod cleanup: container.pods.delete
 #   fediops-trigger     roles/run.invoker on the three functions' Cloud Run services
 #   fediops-build       deploys and builds the functions (see the end of this file)
 #
@@ -98,6 +104,10 @@ locals {
   # The control objects each function overwrites, as IAM condition expressions.
   control_objects = {
     approve = "resource.name.startsWith(\"${local.archive_objects}leases/triage/\")"
+    backupaudit = join(" ", [
+      "resource.name.startsWith(\"${local.archive_objects}leases/backup/\") ||",
+      "resource.name.startsWith(\"${local.archive_objects}backup/drill/state/\")",
+    ])
     blocklist = join(" ", [
       "resource.name.startsWith(\"${local.archive_objects}leases/blocklist/\") ||",
       "(resource.name.startsWith(\"${local.archive_objects}blocklist/\") &&",
@@ -117,7 +127,7 @@ resource "google_storage_bucket_iam_member" "archive_create" {
 }
 
 resource "google_storage_bucket_iam_member" "archive_read" {
-  for_each = toset(["approve", "blocklist"])
+  for_each = toset(["approve", "backupaudit", "blocklist"])
 
   bucket = google_storage_bucket.archive.name
   role   = google_project_iam_custom_role.object_read.id
