@@ -1167,7 +1167,7 @@ func TestNoBroadGrants(t *testing.T) {
 		"roles/logging.logWriter":        true, // log writing is project-level
 		// Pods in a GKE cluster have no IAM resource of their own (a namespaced RBAC Role is
 		// the narrower alternative, docs/deployment.md); the cleanup grant is optional.
-		"roles/container.viewer":         true,
+		"roles/container.viewer":        true,
 		"custom[container.pods.delete]": true,
 	}
 	e := newEvaluator(m, symbolicVar)
