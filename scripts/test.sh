@@ -7,6 +7,21 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s ==\n' "$*"; }
 
+step "PostgreSQL server (throw-away clusters stand in for Cloud SQL clones)"
+# Debian's postgresql package: the tests run initdb and postgres from /usr/lib/postgresql/*/bin
+# (as the postgres user when run as root: shared/testsupport/pgserver).
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! command -v postgres >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "PostgreSQL is not installed and cannot be installed here: run apt-get install postgresql as root" >&2
+    exit 1
+  fi
+fi
+ls -d /usr/lib/postgresql/*/bin 2>/dev/null || command -v postgres
+export FEDIOPS_REQUIRE_POSTGRES=1 # the database tests fail, rather than skip, without a server
+
 step "GoToSocial test server"
 export FEDIOPS_GOTOSOCIAL_BIN="$(scripts/build-gotosocial.sh)"
 echo "$FEDIOPS_GOTOSOCIAL_BIN"
