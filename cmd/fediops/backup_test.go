@@ -106,7 +106,7 @@ func drillConfig(t *testing.T) (string, *backupfake.Server) {
 	if err := os.WriteFile(pw, []byte("cli-drill-pw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := demoBackupConfig(srv.Config(), db, pw)
+	cfg := demoBackupConfig(srv.Config(), db.Addr, pw)
 	var b bytes.Buffer
 	b.WriteString("[archive]\nurl = \"" + filepath.Join(dir, "archive") + "\"\n\n")
 	if err := toml.NewEncoder(&b).Encode(struct {

@@ -15,6 +15,7 @@ import (
 	"text/template"
 	"time"
 
+	"cloud.google.com/go/cloudsqlconn"
 	"github.com/spf13/cobra"
 
 	"github.com/BurntSushi/toml"
@@ -142,7 +143,12 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	if err := os.WriteFile(pwFile, []byte(demoDrillPassword+"\n"), 0o600); err != nil {
 		return err
 	}
-	backupCfg := demoBackupConfig(backups.Config(), db, pwFile)
+	if db != nil {
+		// The sample instance's server-side proxy (and its clones') forwards to the local
+		// PostgreSQL: the drill connects through the real Cloud SQL Go connector.
+		backups.ServeDatabase(backupfake.HealthyProject, backupfake.SampleInstance, db.Addr)
+	}
+	backupCfg := demoBackupConfig(backups.Config(), "", pwFile)
 	if err := toml.NewEncoder(&cfg).Encode(struct {
 		Backup map[string]any `toml:"backup"`
 	}{backupCfg}); err != nil {
@@ -221,7 +227,10 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	if dbNote != "" {
 		fmt.Fprintln(c.stdout, dbNote)
 	}
-	drills, err := backupaudit.RunDrill(ctx, env, backupaudit.DrillStart, backupaudit.DrillOptions{Poll: 250 * time.Millisecond})
+	drills, err := backupaudit.RunDrill(ctx, env, backupaudit.DrillStart, backupaudit.DrillOptions{
+		Poll:             250 * time.Millisecond,
+		ConnectorOptions: []cloudsqlconn.Option{cloudsqlconn.WithDialFunc(backups.DialConnector)},
+	})
 	printDrills(c.stdout, drills, time.Now())
 	if err != nil {
 		return err
@@ -281,7 +290,7 @@ const demoDrillPassword = "demo-drill-password"
 func startDemoDatabase(ctx context.Context, now time.Time) (*pgserver.Server, string) {
 	db, err := pgserver.Start(ctx)
 	if err != nil {
-		return nil, fmt.Sprintf("(No local PostgreSQL to stand in for the clone: %v. The drill runs anyway and drill.data shows how a failed connection looks.)", err)
+		return nil, fmt.Sprintf("(No local PostgreSQL to stand in for the clone: %v. The drill runs anyway, and drill.data shows how a failed connection looks.)", err)
 	}
 	seed := func() error {
 		if err := db.CreateDatabase(ctx, "mastodon_production"); err != nil {
@@ -300,12 +309,9 @@ func startDemoDatabase(ctx context.Context, now time.Time) (*pgserver.Server, st
 }
 
 // demoBackupConfig enables the drill on the healthy instance and the leftover-pods cleanup on
-// the broken plan of the sample [backup] table.
-func demoBackupConfig(cfg map[string]any, db *pgserver.Server, pwFile string) map[string]any {
-	addr := "127.0.0.1:1" // nothing listens there: the drill shows a failed connection
-	if db != nil {
-		addr = db.Addr
-	}
+// the broken plan of the sample [backup] table. With address set, the drill connects there
+// with pgx instead of through the Cloud SQL connector.
+func demoBackupConfig(cfg map[string]any, address, pwFile string) map[string]any {
 	var sql []map[string]any
 	for _, e := range cfg["cloudsql"].([]map[string]string) {
 		m := map[string]any{"project": e["project"], "instance": e["instance"]}
@@ -313,7 +319,9 @@ func demoBackupConfig(cfg map[string]any, db *pgserver.Server, pwFile string) ma
 			m["drill"] = true
 			m["drill_user"] = "fediops_drill"
 			m["drill_password"] = "file://" + pwFile
-			m["drill_address"] = addr
+			if address != "" {
+				m["drill_address"] = address
+			}
 			m["drill_schema_version"] = "20251217091936"
 		}
 		sql = append(sql, m)

@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/cloudsqlconn"
+	"github.com/BurntSushi/toml"
 
 	"github.com/fediops/fediops/functions/backupaudit"
 	"github.com/fediops/fediops/shared/archive"
@@ -19,6 +23,7 @@ import (
 	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/mastodondb"
 	frun "github.com/fediops/fediops/shared/run"
+	"github.com/fediops/fediops/shared/setup"
 	"github.com/fediops/fediops/shared/testsupport/backupfake"
 	"github.com/fediops/fediops/shared/testsupport/pgserver"
 )
@@ -647,4 +652,85 @@ func drillHintReports(t *testing.T) []backupaudit.Report {
 		out = append(out, r.Report)
 	}
 	return out
+}
+
+// TestRunDrillThroughTheConnector: the configured path (RunDrill, as the handler and the CLI
+// call it), connecting to the clone through the Cloud SQL Go connector — connectSettings and
+// an ephemeral certificate from the Cloud SQL Admin fake, TLS to the clone's server-side
+// proxy — with the password from a secret reference, on the fake clock and without a deadline
+// (the CLI): one call runs the drill to its end.
+func TestRunDrillThroughTheConnector(t *testing.T) {
+	pit := drillStart.Add(-backupaudit.PointInTimeLag)
+	db := startDrillDB(t, pgserver.DefaultSample(pit.Add(-4*time.Minute)))
+	fake := backupfake.Start(backupfake.Healthy(drillStart))
+	t.Cleanup(fake.Close)
+	clk := clock.NewFake(drillStart)
+	fake.SetClock(clk.Now)
+	fake.ServeDatabase(backupfake.HealthyProject, backupfake.SampleInstance, db.srv.Addr)
+	cfg := fake.Config()
+	cfg["cloudsql"] = []map[string]any{{"project": backupfake.HealthyProject, "instance": backupfake.SampleInstance,
+		"drill": true, "drill_user": "fediops_drill", "drill_password": "env://FEDIOPS_TEST_DRILL_PW"}}
+	var buf bytes.Buffer
+	buf.WriteString("[archive]\nurl = \"" + t.TempDir() + "\"\n")
+	if err := toml.NewEncoder(&buf).Encode(map[string]any{"backup": cfg}); err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/fediops.toml"
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuf
+	env, err := setup.Open(context.Background(), setup.Params{ConfigLocation: path, LogOutput: &logs, Clock: clk,
+		Getenv: func(k string) string {
+			if k == "FEDIOPS_TEST_DRILL_PW" {
+				return "drill-secret"
+			}
+			return ""
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	out, err := backupaudit.RunDrill(context.Background(), env, backupaudit.DrillStart, backupaudit.DrillOptions{
+		ConnectorOptions: []cloudsqlconn.Option{cloudsqlconn.WithDialFunc(fake.DialConnector)},
+	})
+	if err != nil || len(out) != 1 {
+		t.Fatalf("%v %+v", err, out)
+	}
+	s := out[0].State
+	if s.Phase != backupaudit.PhaseDone || failedChecks(s.Checks) != 0 {
+		t.Fatalf("drill: %s %+v\n%s", s.Phase, s.Checks, logs.String())
+	}
+	t.Logf("through the connector: %s", s.Measures())
+	if rpo := s.PointInTime.Sub(s.NewestRow); rpo != 4*time.Minute {
+		t.Errorf("RPO %s", rpo)
+	}
+	var certs int
+	for _, r := range fake.Requests() {
+		if strings.HasSuffix(r.Path, ":generateEphemeralCert") && strings.Contains(r.Path, "/instances/fediops-drill-") {
+			certs++
+		}
+	}
+	if certs == 0 {
+		t.Error("the connector never asked for a certificate for the clone")
+	}
+	if strings.Contains(logs.String(), "drill-secret") {
+		t.Error("the password was logged")
+	}
+	// Status reads the archive only.
+	before := len(fake.Requests())
+	st, err := backupaudit.RunDrill(context.Background(), env, backupaudit.DrillStatus, backupaudit.DrillOptions{})
+	if err != nil || len(st) != 1 || st[0].State.Phase != backupaudit.PhaseDone || len(fake.Requests()) != before {
+		t.Errorf("status: %v %+v", err, st)
+	}
+}
+
+func failedChecks(cs []backupaudit.Check) int {
+	n := 0
+	for _, c := range cs {
+		if c.Status != backupaudit.Pass {
+			n++
+		}
+	}
+	return n
 }

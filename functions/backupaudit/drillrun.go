@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"cloud.google.com/go/cloudsqlconn"
+	"golang.org/x/oauth2"
 
 	"github.com/fediops/fediops/shared/gcpbackup"
 	"github.com/fediops/fediops/shared/mastodondb"
@@ -23,6 +27,9 @@ const (
 type DrillOptions struct {
 	// Poll is the pause between two looks at a clone (DefaultDrillPoll).
 	Poll time.Duration
+	// ConnectorOptions are added to the Cloud SQL connector's (tests and the demo: where the
+	// fake instances' proxies are).
+	ConnectorOptions []cloudsqlconn.Option
 }
 
 // DrillOutcome is what one drill-enabled instance's drill did in this run.
@@ -55,7 +62,7 @@ func RunDrill(ctx context.Context, env *setup.Env, action string, o DrillOptions
 	defer c.Close()
 	d := &Driller{
 		SQL:    c,
-		Open:   openDatabase(env),
+		Open:   openDatabase(env, b, o),
 		Store:  env.Store,
 		Clock:  env.Clock,
 		Log:    env.Log,
@@ -91,7 +98,7 @@ func RunDrill(ctx context.Context, env *setup.Env, action string, o DrillOptions
 }
 
 // openDatabase connects to a clone the way its [[backup.cloudsql]] entry says.
-func openDatabase(env *setup.Env) OpenDatabase {
+func openDatabase(env *setup.Env, b *Section, o DrillOptions) OpenDatabase {
 	return func(ctx context.Context, t DrillTarget, clone gcpbackup.SQLInstance) (Database, error) {
 		cfg := mastodondb.Config{
 			ConnectionName: clone.ConnectionName,
@@ -100,6 +107,16 @@ func openDatabase(env *setup.Env) OpenDatabase {
 			Database:       t.Database,
 			User:           t.User,
 		}
+		// The connector asks the Cloud SQL Admin API for the clone's address and a client
+		// certificate: the same endpoint as the drill's other requests. A loopback http://
+		// endpoint (tests, the demo) is used without credentials, like everywhere.
+		if ep := b.SQLAdminEndpoint; ep != "" {
+			cfg.ConnectorOptions = append(cfg.ConnectorOptions, cloudsqlconn.WithAdminAPIEndpoint(strings.TrimRight(ep, "/")+"/"))
+			if strings.HasPrefix(ep, "http://") {
+				cfg.ConnectorOptions = append(cfg.ConnectorOptions, cloudsqlconn.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "unauthenticated-loopback"})))
+			}
+		}
+		cfg.ConnectorOptions = append(cfg.ConnectorOptions, o.ConnectorOptions...)
 		if t.PasswordRef != "" {
 			pw, err := env.Secrets.Resolve(ctx, t.PasswordRef)
 			if err != nil {

@@ -127,7 +127,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 		db.dialer = d
 		name := cfg.ConnectionName
-		pc.Host = "cloudsql" // never dialled: DialFunc below replaces the dial
+		// pgx neither resolves nor dials this host: LookupFunc and DialFunc replace both, and
+		// the connector finds the instance's address through the Cloud SQL Admin API.
+		pc.Host, pc.Port = "cloudsql-connector", 5432
+		pc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 		pc.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.Dial(ctx, name)
 		}

@@ -3,11 +3,15 @@ package mastodondb
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/cloudsqlconn"
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/oauth2"
 
+	"github.com/fediops/fediops/shared/testsupport/backupfake"
 	"github.com/fediops/fediops/shared/testsupport/pgserver"
 )
 
@@ -126,5 +130,54 @@ func TestOpenFailures(t *testing.T) {
 	defer db.Close(ctx)
 	if _, err := db.Facts(ctx, time.Now()); err == nil {
 		t.Error("facts of an empty database")
+	}
+}
+
+// TestThroughTheCloudSQLConnector connects the way the deployed drill does, through the
+// Cloud SQL Go connector (connectSettings, an ephemeral client certificate, TLS 1.3 to the
+// instance's server-side proxy), here the fake's, in front of a real PostgreSQL.
+func TestThroughTheCloudSQLConnector(t *testing.T) {
+	srv := pgserver.StartT(t)
+	ctx := context.Background()
+	if err := srv.CreateDatabase(ctx, "mastodon_production"); err != nil {
+		t.Fatal(err)
+	}
+	newest := time.Now().UTC().Truncate(time.Second).Add(-20 * time.Minute)
+	if err := srv.SeedMastodon(ctx, "mastodon_production", pgserver.DefaultSample(newest)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateReader(ctx, "fediops_drill", "via-connector"); err != nil {
+		t.Fatal(err)
+	}
+	fake := backupfake.Start(backupfake.Healthy(time.Now()))
+	defer fake.Close()
+	fake.ServeDatabase(backupfake.HealthyProject, backupfake.SampleInstance, srv.Addr)
+	db, err := Open(ctx, Config{
+		ConnectionName: backupfake.HealthyProject + ":" + backupfake.SampleLocation + ":" + backupfake.SampleInstance,
+		Database:       "mastodon_production", User: "fediops_drill", Password: "via-connector",
+		ConnectorOptions: []cloudsqlconn.Option{
+			cloudsqlconn.WithAdminAPIEndpoint(fake.SQLAdmin.URL + "/"),
+			cloudsqlconn.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "ya29.connector-test", Expiry: time.Now().Add(time.Hour)})),
+			cloudsqlconn.WithDialFunc(fake.DialConnector),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	f, err := db.Facts(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Statuses.Newest.Equal(newest) || !f.Users.NonEmpty {
+		t.Errorf("facts through the connector: %+v", f)
+	}
+	var sawCert, sawSettings bool
+	for _, r := range fake.Requests() {
+		sawCert = sawCert || strings.HasSuffix(r.Path, ":generateEphemeralCert")
+		sawSettings = sawSettings || strings.HasSuffix(r.Path, "/connectSettings")
+	}
+	if !sawCert || !sawSettings {
+		t.Errorf("the connector did not use the Admin API: %+v", fake.Requests())
 	}
 }

@@ -19,6 +19,9 @@
 //	           RUNNABLE and disappear on the fake's clock: see Drill, SetClock)
 //	           PATCH, DELETE /v1/projects/{p}/instances/{i}
 //	           GET /v1/projects/{p}/operations/{op}
+//	           GET …/instances/{i}/connectSettings, POST …/instances/{i}:generateEphemeralCert
+//	           (also under /sql/v1beta4, which the connector uses)
+//	           and each instance's server-side proxy (connector.go), for the Cloud SQL connector
 //	container: GET /v1/projects/{p}/locations/{l}/clusters/{c}         (clusters.get)
 //	kubernetes (one TLS server per cluster, its CA in clusters.get):
 //	           GET /api/v1/pods, GET /api/v1/namespaces/{ns}/pods      (fieldSelector, limit, continue)
@@ -188,6 +191,10 @@ type Server struct {
 	deletes []string
 	kube    map[string]*kubeServer // cluster resource name → its API server
 
+	connCA    connectorCA
+	dbTargets map[string]string    // "project/instance" → database address (ServeDatabase)
+	proxies   map[string]*sqlProxy // the instances' server-side proxies
+
 	closing   chan struct{}
 	closeOnce sync.Once
 }
@@ -206,6 +213,11 @@ func Start(env Env) *Server {
 	sql.HandleFunc("DELETE /v1/projects/{project}/instances/{instance}", s.sqlDelete)
 	sql.HandleFunc("PATCH /v1/projects/{project}/instances/{instance}", s.sqlPatch)
 	sql.HandleFunc("GET /v1/projects/{project}/operations/{operation}", s.sqlOperation)
+	// The Cloud SQL Go connector speaks the v1beta4 surface (sql/v1beta4/...).
+	for _, prefix := range []string{"/v1", "/sql/v1beta4"} {
+		sql.HandleFunc("GET "+prefix+"/projects/{project}/instances/{instance}/connectSettings", s.sqlConnectSettings)
+		sql.HandleFunc("POST "+prefix+"/projects/{project}/instances/{instance}", s.sqlInstancePost)
+	}
 	sql.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "notFound", "The requested URL "+r.URL.Path+" was not found on this server.")
 	})
