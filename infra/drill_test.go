@@ -99,7 +99,7 @@ func TestDrillSchedules(t *testing.T) {
 			t.Errorf("%s paused with functions_deployed = true", in.key)
 		}
 	}
-	if got["advance"] != "*/10 * * * *" || got["start"] != "0 4 1 * *" || len(got) != 2 {
+	if got["advance"] != "*/10 * * * *" || got["start"] != "5 4 1 * *" || len(got) != 2 {
 		t.Errorf("drill jobs %v, want advance every 10 minutes and a monthly start", got)
 	}
 	off := newEvaluator(m, defaultsVar(map[string]cty.Value{"project_id": cty.StringVal("fediops-prod")}))

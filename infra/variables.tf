@@ -260,9 +260,9 @@ variable "drill_instances" {
 }
 
 variable "drill_schedule" {
-  description = "Cron schedule of the monthly restore drill start ({\"drill\": \"start\"}), in schedule_time_zone. Default: the 1st of the month at 04:00, off-peak (a clone may restart the source, says the API reference)."
+  description = "Cron schedule of the monthly restore drill start ({\"drill\": \"start\"}), in schedule_time_zone. Default: the 1st of the month at 04:05, off-peak, between two advances (a clone may restart the source, says the API reference)."
   type        = string
-  default     = "0 4 1 * *"
+  default     = "5 4 1 * *"
 
   validation {
     condition     = can(regex("^[0-9A-Za-z*/,-]+( +[0-9A-Za-z*/,-]+){4}$", var.drill_schedule))

@@ -88,6 +88,11 @@ func RunDrill(ctx context.Context, env *setup.Env, action string, o DrillOptions
 		if reason, ok := run.ReasonOf(oc.Err); ok && reason == run.LeaseHeld {
 			env.Log.Info(fmt.Sprintf("restore drill of %s: %s; nothing done", t, reason.Explain()), "drill_instance", t.String())
 			oc.Held, oc.Err = true, nil
+			if action == DrillStart {
+				// The next advance comes by itself; a start must not be lost: Pub/Sub
+				// redelivers it once the other invocation is done.
+				oc.Err = run.MarkTransient(fmt.Errorf("another invocation holds the drill's lease; the start is redelivered: %s", reason.Explain()))
+			}
 		}
 		if oc.Err != nil {
 			errs = append(errs, fmt.Errorf("restore drill of %s: %w", t, oc.Err))
