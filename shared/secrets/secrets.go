@@ -201,6 +201,13 @@ func (r *Resolver) fetch(ctx context.Context, p Ref) (string, error) {
 		if r.smErr != nil {
 			return "", fmt.Errorf("secret %s: %w", p, r.smErr)
 		}
+		// The client retries an unavailable service for up to a minute; the run's deadline
+		// bounds that, so that an outage ends the run in time and the event is redelivered.
+		if left, ok := clock.Remaining(ctx, r.clock); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, max(left, time.Second))
+			defer cancel()
+		}
 		b, err := r.smValue.Access(ctx, p.Name)
 		if err != nil {
 			return "", fmt.Errorf("secret %s: %w", p, err)
