@@ -98,7 +98,7 @@ func TestApproveNeverSleepsPastItsTimeout(t *testing.T) {
 	// ahead of the wall clock, one second into a period, so the window resets in five minutes,
 	// after the function's deadline (240s less its margin).
 	now := time.Now()
-	ahead := now.Truncate(5*time.Minute).Add(5*time.Minute + time.Second).Sub(now)
+	ahead := now.Truncate(5 * time.Minute).Add(5*time.Minute + time.Second).Sub(now)
 	d.sim = mastosim.New(mastosim.Options{RateLimit: 3, Clock: aheadClock(ahead)})
 	d.sim.AddToken(triageToken, "admin:read:accounts admin:write:accounts")
 	srv := httptest.NewServer(d.sim)

@@ -22,7 +22,7 @@ import (
 type hookProgress struct{ after func(done int) }
 
 func (p hookProgress) Applied(_ string, done, _ int) { p.after(done) }
-func (hookProgress) Waiting(string, time.Time)      {}
+func (hookProgress) Waiting(string, time.Time)       {}
 
 // creates counts the successful creates per domain (the body names it).
 func creates(reqs []mastosim.Request) map[string]int {
