@@ -153,6 +153,9 @@ func Load(ctx context.Context, location string, readRemote Reader) (*Config, err
 }
 
 // Parse decodes and validates a configuration file's shared parts; name is used in messages.
+// When the file decodes but has problems, the *Error comes with the Config, so that its
+// sections can still be checked (fediops config check lists every problem); nothing may run
+// on such a Config.
 func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{File: name, data: string(data)}
 	var f file
@@ -184,7 +187,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	c.unknownShared(r)
 	c.check(r)
 	if err := r.Err(); err != nil {
-		return nil, err
+		return c, err
 	}
 	return c, nil
 }
