@@ -69,15 +69,24 @@ type cli struct {
 
 // execute runs the CLI and returns the process exit code.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	return newCLI(stdout, stderr, getenv).run(ctx, args)
+}
+
+// newCLI returns the CLI writing to stdout and stderr; a terminal on stderr gets a status
+// line for progress.
+func newCLI(stdout, stderr io.Writer, getenv func(string) string) *cli {
 	c := &cli{stdout: stdout, stderr: stderr, getenv: getenv}
 	if logging.IsTerminal(stderr) {
 		c.status = screen.NewStatus(stderr)
-		defer c.status.Clear()
 	}
-	return runWith(ctx, c, args)
+	return c
 }
 
-func runWith(ctx context.Context, c *cli, args []string) int {
+// run runs one command line and returns the process exit code.
+func (c *cli) run(ctx context.Context, args []string) int {
+	if c.status != nil {
+		defer c.status.Clear()
+	}
 	root := &cobra.Command{
 		Use:           "fediops",
 		Short:         "Operations robot for Mastodon instances on Google Cloud",

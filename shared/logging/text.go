@@ -85,14 +85,15 @@ func dropEmpty(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// empty reports nil, and slices and maps without elements.
+// empty reports nil, and strings (of named string types too), slices and maps without
+// elements.
 func empty(v any) bool {
 	if v == nil {
 		return true
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
-	case reflect.Slice, reflect.Map:
+	case reflect.Slice, reflect.Map, reflect.String:
 		return rv.Len() == 0
 	}
 	return false

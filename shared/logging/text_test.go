@@ -20,7 +20,8 @@ var textLine = regexp.MustCompile(`^\d\d:\d\d:\d\d (DBG|INF|WRN|ERR) `)
 func TestTextLines(t *testing.T) {
 	var b bytes.Buffer
 	l := NewText(&b, slog.LevelDebug, nil, false)
-	l.Info("merged 3 source(s)", "snapshot", "2026/01/02/x", "held_plan", "", "warnings", []string(nil), "skipped", map[string]int{}, "failed", 0)
+	type reason string
+	l.Info("merged 3 source(s)", "snapshot", "2026/01/02/x", "held_plan", "", "warnings", []string(nil), "skipped", map[string]int{}, "stopped", reason(""), "failed", 0)
 	l.Warn("careful")
 	l.Debug("detail")
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
@@ -35,7 +36,7 @@ func TestTextLines(t *testing.T) {
 	if !strings.Contains(lines[0], "INF merged 3 source(s) snapshot=2026/01/02/x failed=0") {
 		t.Errorf("message and key=value: %q", lines[0])
 	}
-	for _, empty := range []string{"held_plan", "warnings", "skipped"} {
+	for _, empty := range []string{"held_plan", "warnings", "skipped", "stopped"} {
 		if strings.Contains(lines[0], empty) {
 			t.Errorf("empty attribute %s shown: %q", empty, lines[0])
 		}
