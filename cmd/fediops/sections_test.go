@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
 func writeFile(t *testing.T, dir, name, body string) string {
@@ -165,5 +168,20 @@ func TestTimeoutFlag(t *testing.T) {
 	}
 	if code, out, errOut := runCLI(t, nil, "--config", cfg, "triage", "run", "--dry-run", "--timeout", "2m"); code != 0 || !strings.Contains(out, "dry run") {
 		t.Errorf("--timeout 2m: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestAuthCheckWithoutArchive: checking tokens needs the instances, not the archive.
+func TestAuthCheckWithoutArchive(t *testing.T) {
+	sim := mastosim.New(mastosim.Options{})
+	sim.AddToken("auth-check-token-123", "admin:read:accounts admin:write:accounts profile")
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	tok := writeFile(t, dir, "token", "auth-check-token-123")
+	cfg := writeFile(t, dir, "fediops.toml", fmt.Sprintf("[[instance]]\nname = \"main\"\nurl = %q\ntoken = \"file://%s\"\n", srv.URL, tok))
+	code, out, errOut := runCLI(t, nil, "--config", cfg, "auth", "check", "--for", "triage")
+	if code != 0 || !strings.Contains(out, "main: token: ok") || strings.Contains(errOut, "archive") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }
