@@ -34,8 +34,9 @@ func (c *cli) configCmd() *cobra.Command {
 			r := cfg.Report()
 			r.Merge(err)
 			r.Merge(cfg.CheckArchive())
-			for _, name := range slices.Sorted(maps.Keys(sections)) {
-				r.Merge(sections[name](cfg))
+			checks := sections()
+			for _, name := range slices.Sorted(maps.Keys(checks)) {
+				r.Merge(checks[name](cfg))
 			}
 			var problems []config.Problem
 			if ce := (*config.Error)(nil); errors.As(r.Err(), &ce) {

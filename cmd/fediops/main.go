@@ -133,11 +133,13 @@ func isUsage(err error) bool {
 	return false
 }
 
-// sections are the configuration's sections, each checked by the function that owns it.
-var sections = map[string]setup.SectionCheck{
-	"triage":    approve.CheckConfig,
-	"blocklist": blocklist.CheckConfig,
-	"backup":    backupaudit.CheckConfig,
+// sections returns the configuration's sections, each checked by the function that owns it.
+func sections() map[string]setup.SectionCheck {
+	return map[string]setup.SectionCheck{
+		"triage":    approve.CheckConfig,
+		"blocklist": blocklist.CheckConfig,
+		"backup":    backupaudit.CheckConfig,
+	}
 }
 
 // env opens the job environment of a command that uses the sections named in uses:
@@ -199,8 +201,9 @@ func (c *cli) envWith(ctx context.Context, p setup.Params, uses ...string) (*set
 // WARNING line for each other section that has problems.
 func (c *cli) checkSections(log *slog.Logger, cfg *config.Config, uses []string) error {
 	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(sections)) {
-		err := sections[name](cfg)
+	checks := sections()
+	for _, name := range slices.Sorted(maps.Keys(checks)) {
+		err := checks[name](cfg)
 		switch {
 		case err == nil:
 		case slices.Contains(uses, name):

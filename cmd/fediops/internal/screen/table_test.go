@@ -40,7 +40,7 @@ func TestTableFitsWidth(t *testing.T) {
 		for _, r := range sample().Rows {
 			for _, cell := range r {
 				for _, word := range strings.Fields(cell) {
-					if len(word) < 8 && !strings.Contains(out, word) {
+					if word != "-" && len(word) < 8 && !strings.Contains(out, word) {
 						t.Errorf("width %d: %q lost:\n%s", width, word, out)
 					}
 				}
