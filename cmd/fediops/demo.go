@@ -143,7 +143,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}
 	fmt.Fprintf(c.stdout, "fediops demo: sandbox instance at %s, configuration %s\n\n", sb.url, cfgFile)
 
-	env, err := c.env(ctx)
+	env, err := c.env(ctx, "triage", "blocklist", "backup")
 	if err != nil {
 		return err
 	}
@@ -169,10 +169,10 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	printMergeSummary(c.stdout, rep.Merge)
+	c.printMergeSummary(c.stdout, rep.Merge)
 	fmt.Fprintln(c.stdout, "\n== Blocklist plan (dry run, nothing changes) ==")
 	for _, o := range rep.Outcomes {
-		printPlan(c.stdout, o)
+		c.printPlan(c.stdout, o)
 	}
 	fmt.Fprintln(c.stdout, "\n== Blocklist sync ==")
 	rep, err = blocklist.RunConfigured(ctx, env, blocklist.Message{DryRun: &live}, blocklist.RunOptions{})
@@ -197,7 +197,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := backupaudit.WriteTable(c.stdout, report); err != nil {
+	if err := c.printAudit(c.stdout, report); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "report archived at %s\n", where)
