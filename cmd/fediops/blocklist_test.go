@@ -12,11 +12,12 @@ import (
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
-const fbhShared = "../../../shared/testdata/blocklists"
+// blocklistData is the repository's blocklist test data (testdata/blocklists at the root).
+const blocklistData = "../../testdata/blocklists"
 
 func TestBlocklistMergeFediBlockHoleConfig(t *testing.T) {
 	dir := t.TempDir()
-	abs, err := filepath.Abs(fbhShared)
+	abs, err := filepath.Abs(blocklistData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func TestBlocklistMergeFediBlockHoleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile(filepath.Join(abs, "fediblockhole", "expected", "oliphant-tier0.conf.csv"))
+	want, err := os.ReadFile(filepath.Join(abs, "fediblockhole-expected", "oliphant-tier0.conf.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
