@@ -119,7 +119,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}
 	var cfg bytes.Buffer
 	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&cfg, map[string]string{
-		"URL": sb.url, "TokenFile": tokenFile, "Archive": filepath.Join(abs, "archive"), "Lists": listsDir,
+		"URL": sb.url, "TokenFile": fileURLPath(tokenFile), "Archive": filepath.ToSlash(filepath.Join(abs, "archive")), "Lists": fileURLPath(listsDir),
 	}); err != nil {
 		return err
 	}
@@ -240,4 +240,15 @@ func countPending(sim *mastosim.Server) int {
 		}
 	}
 	return n
+}
+
+// fileURLPath is what follows "file://" for the absolute path p, on every system: forward
+// slashes (a backslash would also be an escape in the TOML string) and a leading slash, so that
+// C:\demo\lists becomes /C:/demo/lists (file:///C:/demo/lists). On Unix it is p.
+func fileURLPath(p string) string {
+	p = filepath.ToSlash(p)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p
 }
