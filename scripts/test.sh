@@ -52,10 +52,12 @@ fi
 
 step "cross-compile the CLI"
 # The CLI runs on the operator's machine: Linux, macOS or Windows, on amd64 or arm64. Packages
-# stay in the build cache, so only a first run compiles them for each target.
+# stay in the build cache, so only a first run compiles them for each target (about 2 minutes
+# each on 2 cores; then seconds). This proves that it compiles and links, so optimisation is
+# off (-N -l), which saves a third of that first run.
 for target in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do
   echo "$target"
-  CGO_ENABLED=0 GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./cmd/fediops
+  CGO_ENABLED=0 GOOS=${target%/*} GOARCH=${target#*/} go build -gcflags=all='-N -l' -o /dev/null ./cmd/fediops
 done
 
 step "go test"
