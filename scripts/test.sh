@@ -82,7 +82,8 @@ else # a source archive: a copy of it
   mkdir "$tmp/fediops" && cp -R . "$tmp/fediops/"
 fi
 (cd "$tmp/fediops" &&
-  go test -count=1 ./shared/config/ ./functions/blocklist/lists/ ./functions/blocklist/merge/ &&
+  go test -count=1 ./functions/blocklist/lists/ ./functions/blocklist/merge/ &&
+  go test -count=1 -run 'TestFediBlockHoleConfigsLoadUnchanged' ./functions/blocklist/ &&
   go test -count=1 -run 'Version' ./cmd/fediops/)
 
 step "fuzz (short runs)"
