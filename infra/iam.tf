@@ -247,20 +247,21 @@ resource "google_project_iam_member" "build_logs" {
   member  = google_service_account.build.member
 }
 
-# The function builds read the uploaded source from the bucket Cloud Functions creates on the
-# first deploy (gcf-v2-sources-<project number>-<region>), and `gcloud builds submit` stages
-# its upload in <project>_cloudbuild. Neither bucket exists before the first deploy, so a
-# bucket-level grant is impossible; the condition limits this grant to those two buckets.
-resource "google_project_iam_member" "build_sources" {
-  project = var.project_id
-  role    = "roles/storage.objectAdmin"
-  member  = google_service_account.build.member
+# The function builds read the uploaded source from gcf-v2-sources-<project number>-<region>,
+# the bucket Cloud Functions stages every deploy in, and a `gcloud builds submit` stages its
+# upload in the staging bucket (--gcs-source-staging-dir). Both buckets are created by this
+# configuration (storage.tf), so the build account's grants are on them alone: no storage
+# role at project level, where it could overwrite or delete the media or the archive.
+resource "google_storage_bucket_iam_member" "build_function_sources" {
+  bucket = google_storage_bucket.function_sources.name
+  role   = "roles/storage.objectAdmin"
+  member = google_service_account.build.member
+}
 
-  condition {
-    title       = "fediops-build-sources"
-    description = "Only the Cloud Functions source bucket and the Cloud Build staging bucket."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${data.google_project.this.number}-${var.region}\") || resource.name.startsWith(\"projects/_/buckets/${var.project_id}_cloudbuild\")"
-  }
+resource "google_storage_bucket_iam_member" "build_staging" {
+  bucket = google_storage_bucket.build_staging.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
 }
 
 resource "google_artifact_registry_repository_iam_member" "build_images" {

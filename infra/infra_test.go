@@ -892,6 +892,11 @@ func TestCloudBuildDeploysEveryFunction(t *testing.T) {
 			if dur, err := time.ParseDuration(timeout); err != nil || dur <= 0 || dur > 540*time.Second {
 				t.Errorf("step %s: --timeout=%q, want at most 540s (the event-function maximum)", d.id, timeout)
 			}
+			// The function ends its run before the platform kills it: it learns the timeout from
+			// FEDIOPS_TIMEOUT, which must say the same as --timeout.
+			if !slices.Contains(strings.Split(env, ","), "FEDIOPS_TIMEOUT="+timeout) {
+				t.Errorf("step %s: --set-env-vars=%q does not set FEDIOPS_TIMEOUT=%s (= --timeout)", d.id, env, timeout)
+			}
 		})
 	}
 
@@ -1120,7 +1125,8 @@ func TestLeastPrivilege(t *testing.T) {
 
 		"build: project var.project_id: roles/cloudfunctions.developer",
 		"build: project var.project_id: roles/logging.logWriter",
-		`build: project var.project_id: roles/storage.objectAdmin if resource.name.startsWith("projects/_/buckets/gcf-v2-sources-data.google_project.this-var.region") || resource.name.startsWith("projects/_/buckets/var.project_id_cloudbuild")`,
+		"build: bucket google_storage_bucket.function_sources: roles/storage.objectAdmin",
+		"build: bucket google_storage_bucket.build_staging: roles/storage.objectViewer",
 		"build: repository google_artifact_registry_repository.functions: roles/artifactregistry.writer",
 		"build: service-account google_service_account.build: roles/iam.serviceAccountUser",
 		"build: service-account google_service_account.runtime[approve]: roles/iam.serviceAccountUser",
@@ -1187,6 +1193,14 @@ func TestNoBroadGrants(t *testing.T) {
 		}
 		if g.Cond == "" || (!strings.Contains(g.Cond, "resource.name.startsWith(") && !strings.Contains(g.Cond, "resource.name == ")) {
 			t.Errorf("%s: %s is granted on the whole project; grant it on the bucket, secret or service instead", g.Where, g.Role)
+		}
+	}
+	// Storage and Secret Manager roles are granted on a bucket or a secret, never on the
+	// project (where a condition on names is all that would stand between an account and the
+	// media bucket, the archive or every token).
+	for _, g := range grants(t, e) {
+		if g.Kind == "project" && (strings.Contains(g.Role, "storage") || strings.Contains(g.Role, "secretmanager")) {
+			t.Errorf("%s: %s is a storage or Secret Manager role granted at project level", g.Where, g.Role)
 		}
 	}
 	// The object-replace role only ever comes with a condition.

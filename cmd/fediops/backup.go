@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fediops/fediops/cmd/fediops/internal/screen"
 	"github.com/fediops/fediops/functions/backupaudit"
 	"github.com/fediops/fediops/shared/clock"
 )
@@ -21,11 +22,13 @@ func (c *cli) backupCmd() *cobra.Command {
 		Short: "Backup audit: prove that the instance's backups exist, are fresh and cover what they should",
 	}
 	var asJSON, dryRun bool
+	var timeout *time.Duration
 	audit := &cobra.Command{
 		Use:   "audit",
 		Short: "Run the backup audit once, as the BackupAudit function does",
 		Long: "Prints a table (check, target, status, observed, expected, hint) or, with --json, one JSON\n" +
-			"object {\"checks\": [...], \"summary\": {...}}. The report is also archived.\n" +
+			"object {\"checks\": [...], \"summary\": {...}}. On a terminal, long cells are wrapped to its\n" +
+			"width (--wide prints them whole). The report is also archived.\n" +
 			"With --dry-run the leftover-pods cleanup (delete_leftover_pods_older_than) says what it\n" +
 			"would delete and deletes nothing.\n" +
 			"Exit code 0 when no check fails, 1 when one does, 2 on a configuration error.",
@@ -36,7 +39,12 @@ func (c *cli) backupCmd() *cobra.Command {
 				return err
 			}
 			defer env.Close()
-			r, where, err := backupaudit.RunConfiguredWith(cmd.Context(), env, backupaudit.AuditOptions{DryRun: dryRun})
+			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			r, where, err := backupaudit.RunConfiguredWith(ctx, env, backupaudit.AuditOptions{DryRun: dryRun})
 			if err != nil {
 				return err
 			}
@@ -45,7 +53,7 @@ func (c *cli) backupCmd() *cobra.Command {
 					return err
 				}
 			} else {
-				if err := backupaudit.WriteTable(c.stdout, r); err != nil {
+				if err := c.printAudit(c.stdout, r); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.stdout, "report archived at %s\n", where)
@@ -58,6 +66,7 @@ func (c *cli) backupCmd() *cobra.Command {
 	}
 	audit.Flags().BoolVar(&asJSON, "json", false, "one JSON object instead of a table")
 	audit.Flags().BoolVar(&dryRun, "dry-run", false, "the leftover-pods cleanup only says what it would delete")
+	timeout = timeoutFlag(audit)
 	cmd.AddCommand(audit, c.drillCmd())
 	return cmd
 }
@@ -86,7 +95,7 @@ func (c *cli) drillCmd() *cobra.Command {
 			case status:
 				action = backupaudit.DrillStatus
 			}
-			env, err := c.env(cmd.Context())
+			env, err := c.env(cmd.Context(), "backup")
 			if err != nil {
 				return err
 			}
@@ -101,7 +110,7 @@ func (c *cli) drillCmd() *cobra.Command {
 					return jerr
 				}
 			} else {
-				printDrills(c.stdout, out, env.Clock.Now())
+				c.printDrills(c.stdout, out, env.Clock.Now())
 			}
 			if err != nil {
 				return err
@@ -157,7 +166,7 @@ func drillJSON(out []backupaudit.DrillOutcome) []drillView {
 }
 
 // printDrills writes one block per drilled instance: where its drill is, and its checks.
-func printDrills(w io.Writer, out []backupaudit.DrillOutcome, now time.Time) {
+func (c *cli) printDrills(w io.Writer, out []backupaudit.DrillOutcome, now time.Time) {
 	for i, o := range out {
 		if i > 0 {
 			fmt.Fprintln(w)
@@ -194,10 +203,20 @@ func printDrills(w io.Writer, out []backupaudit.DrillOutcome, now time.Time) {
 		_ = tw.Flush()
 		if len(s.Checks) > 0 {
 			fmt.Fprintln(w)
-			_ = backupaudit.WriteTable(w, backupaudit.NewReport(s.Checks))
+			_ = c.printAudit(w, backupaudit.NewReport(s.Checks))
 		}
 		if o.Err != nil {
 			fmt.Fprintf(w, "error: %v\n", o.Err)
 		}
 	}
+}
+
+// printAudit prints the audit's table, fitted to the terminal, and its summary line.
+func (c *cli) printAudit(w io.Writer, r backupaudit.Report) error {
+	header, rows := backupaudit.Table(r)
+	if err := (screen.Table{Header: header, Rows: rows, Lead: 3}).Write(w, c.tableWidth(w)); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", backupaudit.SummaryLine(r))
+	return err
 }

@@ -122,7 +122,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}
 	var cfg bytes.Buffer
 	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&cfg, map[string]string{
-		"URL": sb.url, "TokenFile": tokenFile, "Archive": filepath.Join(abs, "archive"), "Lists": listsDir,
+		"URL": sb.url, "TokenFile": fileURLPath(tokenFile), "Archive": filepath.ToSlash(filepath.Join(abs, "archive")), "Lists": fileURLPath(listsDir),
 	}); err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}
 	fmt.Fprintf(c.stdout, "fediops demo: sandbox instance at %s, configuration %s\n\n", sb.url, cfgFile)
 
-	env, err := c.env(ctx)
+	env, err := c.env(ctx, "triage", "blocklist", "backup")
 	if err != nil {
 		return err
 	}
@@ -190,10 +190,10 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	printMergeSummary(c.stdout, rep.Merge)
+	c.printMergeSummary(c.stdout, rep.Merge)
 	fmt.Fprintln(c.stdout, "\n== Blocklist plan (dry run, nothing changes) ==")
 	for _, o := range rep.Outcomes {
-		printPlan(c.stdout, o)
+		c.printPlan(c.stdout, o)
 	}
 	fmt.Fprintln(c.stdout, "\n== Blocklist sync ==")
 	rep, err = blocklist.RunConfigured(ctx, env, blocklist.Message{DryRun: &live}, blocklist.RunOptions{})
@@ -218,7 +218,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := backupaudit.WriteTable(c.stdout, report); err != nil {
+	if err := c.printAudit(c.stdout, report); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "report archived at %s\n", where)
@@ -231,7 +231,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 		Poll:             250 * time.Millisecond,
 		ConnectorOptions: []cloudsqlconn.Option{cloudsqlconn.WithDialFunc(backups.DialConnector)},
 	})
-	printDrills(c.stdout, drills, time.Now())
+	c.printDrills(c.stdout, drills, time.Now())
 	if err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ func demoBackupConfig(cfg map[string]any, address, pwFile string) map[string]any
 		if e["project"] == backupfake.HealthyProject {
 			m["drill"] = true
 			m["drill_user"] = "fediops_drill"
-			m["drill_password"] = "file://" + pwFile
+			m["drill_password"] = "file://" + fileURLPath(pwFile)
 			if address != "" {
 				m["drill_address"] = address
 			}
@@ -337,4 +337,15 @@ func demoBackupConfig(cfg map[string]any, address, pwFile string) map[string]any
 	}
 	cfg["gke"] = gke
 	return cfg
+}
+
+// fileURLPath is what follows "file://" for the absolute path p, on every system: forward
+// slashes (a backslash would also be an escape in the TOML string) and a leading slash, so that
+// C:\demo\lists becomes /C:/demo/lists (file:///C:/demo/lists). On Unix it is p.
+func fileURLPath(p string) string {
+	p = filepath.ToSlash(p)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p
 }
