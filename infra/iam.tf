@@ -6,9 +6,15 @@
 #   fediops-blocklist   archive bucket: create, get, list; overwrite only leases/blocklist/*
 #                       and blocklist/* outside blocklist/snapshots/ and blocklist/objects/
 #                       config bucket: get;  its token secrets: secretAccessor
-#   fediops-backupaudit archive bucket: create;  config bucket: get
+#   fediops-backupaudit archive bucket: create, get; overwrite only leases/backup/* and
+#                       backup/drill/state/* (the restore drill's state)
+#                       config bucket: get
 #                       audited buckets: roles/storage.legacyBucketReader (each bucket)
-#                       audited projects: roles/cloudsql.viewer, roles/gkebackup.viewer
+#                       audited projects: roles/cloudsql.viewer, roles/gkebackup.viewer,
+#                       roles/container.viewer (leftover pods)
+#                       restore drill (drill.tf, when drill_instances is set): clone the
+#                       listed instances; patch, delete, connect and log in to fediops-drill-*
+#                       instances only; optional pod cleanup: container.pods.delete
 #   fediops-trigger     roles/run.invoker on the three functions' Cloud Run services
 #   fediops-build       deploys and builds the functions (see the end of this file)
 #
@@ -98,6 +104,10 @@ locals {
   # The control objects each function overwrites, as IAM condition expressions.
   control_objects = {
     approve = "resource.name.startsWith(\"${local.archive_objects}leases/triage/\")"
+    backupaudit = join(" ", [
+      "resource.name.startsWith(\"${local.archive_objects}leases/backup/\") ||",
+      "resource.name.startsWith(\"${local.archive_objects}backup/drill/state/\")",
+    ])
     blocklist = join(" ", [
       "resource.name.startsWith(\"${local.archive_objects}leases/blocklist/\") ||",
       "(resource.name.startsWith(\"${local.archive_objects}blocklist/\") &&",
@@ -118,7 +128,7 @@ resource "google_storage_bucket_iam_member" "archive_create" {
 }
 
 resource "google_storage_bucket_iam_member" "archive_read" {
-  for_each = toset(["approve", "blocklist"])
+  for_each = toset(["approve", "backupaudit", "blocklist"])
 
   bucket = google_storage_bucket.archive.name
   role   = google_project_iam_custom_role.object_read.id
@@ -238,20 +248,21 @@ resource "google_project_iam_member" "build_logs" {
   member  = google_service_account.build.member
 }
 
-# The function builds read the uploaded source from the bucket Cloud Functions creates on the
-# first deploy (gcf-v2-sources-<project number>-<region>), and `gcloud builds submit` stages
-# its upload in <project>_cloudbuild. Neither bucket exists before the first deploy, so a
-# bucket-level grant is impossible; the condition limits this grant to those two buckets.
-resource "google_project_iam_member" "build_sources" {
-  project = var.project_id
-  role    = "roles/storage.objectAdmin"
-  member  = google_service_account.build.member
+# The function builds read the uploaded source from gcf-v2-sources-<project number>-<region>,
+# the bucket Cloud Functions stages every deploy in, and a `gcloud builds submit` stages its
+# upload in the staging bucket (--gcs-source-staging-dir). Both buckets are created by this
+# configuration (storage.tf), so the build account's grants are on them alone: no storage
+# role at project level, where it could overwrite or delete the media or the archive.
+resource "google_storage_bucket_iam_member" "build_function_sources" {
+  bucket = google_storage_bucket.function_sources.name
+  role   = "roles/storage.objectAdmin"
+  member = google_service_account.build.member
+}
 
-  condition {
-    title       = "fediops-build-sources"
-    description = "Only the Cloud Functions source bucket and the Cloud Build staging bucket."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${data.google_project.this.number}-${var.region}\") || resource.name.startsWith(\"projects/_/buckets/${var.project_id}_cloudbuild\")"
-  }
+resource "google_storage_bucket_iam_member" "build_staging" {
+  bucket = google_storage_bucket.build_staging.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
 }
 
 resource "google_artifact_registry_repository_iam_member" "build_images" {

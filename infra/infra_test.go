@@ -48,6 +48,8 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 	"gopkg.in/yaml.v3"
+
+	"github.com/fediops/fediops/shared/gcpbackup"
 )
 
 const frameworkFunctions = "github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -890,6 +892,11 @@ func TestCloudBuildDeploysEveryFunction(t *testing.T) {
 			if dur, err := time.ParseDuration(timeout); err != nil || dur <= 0 || dur > 540*time.Second {
 				t.Errorf("step %s: --timeout=%q, want at most 540s (the event-function maximum)", d.id, timeout)
 			}
+			// The function ends its run before the platform kills it: it learns the timeout from
+			// FEDIOPS_TIMEOUT, which must say the same as --timeout.
+			if !slices.Contains(strings.Split(env, ","), "FEDIOPS_TIMEOUT="+timeout) {
+				t.Errorf("step %s: --set-env-vars=%q does not set FEDIOPS_TIMEOUT=%s (= --timeout)", d.id, env, timeout)
+			}
 		})
 	}
 
@@ -1079,6 +1086,8 @@ func TestLeastPrivilege(t *testing.T) {
 		tokens  = `(for_each { for name, token in var.instance_tokens : name => token if contains(token.readers, "%s") })`
 	)
 	startsWith := func(p string) string { return `resource.name.startsWith("` + objects + p + `")` }
+	const sqlInstance = `resource.type == "sqladmin.googleapis.com/Instance"`
+	drillClones := sqlInstance + ` && resource.name.startsWith("projects/var.project_id/instances/` + gcpbackup.DrillPrefix + `")`
 	want := []string{
 		"approve: bucket " + archive + ": " + create,
 		"approve: bucket " + archive + ": " + read,
@@ -1095,10 +1104,20 @@ func TestLeastPrivilege(t *testing.T) {
 		"blocklist: secret " + secrets + ": roles/secretmanager.secretAccessor " + fmt.Sprintf(tokens, "blocklist"),
 
 		"backupaudit: bucket " + archive + ": " + create,
+		"backupaudit: bucket " + archive + ": " + read,
+		"backupaudit: bucket " + archive + ": " + replace + " if " + startsWith("leases/backup/") + " || " + startsWith("backup/drill/state/"),
 		"backupaudit: bucket " + config + ": " + read,
 		"backupaudit: bucket *: roles/storage.legacyBucketReader (for_each var.audited_buckets)",
 		"backupaudit: project *: roles/cloudsql.viewer (for_each local.backup_audit_projects)",
 		"backupaudit: project *: roles/gkebackup.viewer (for_each local.backup_audit_projects)",
+		"backupaudit: project *: roles/container.viewer (for_each local.backup_audit_projects)",
+		// The restore drill (drill.tf): clone the listed sources; change, connect to and
+		// delete fediops-drill-* instances only; the optional pod cleanup.
+		`backupaudit: project var.project_id: custom[cloudsql.instances.clone] if ` + sqlInstance + ` && resource.name == "projects/var.project_id/instances/*" (for_each var.drill_instances)`,
+		"backupaudit: project *: custom[cloudsql.instances.delete cloudsql.instances.update] if " + drillClones + " (for_each local.drill_projects)",
+		"backupaudit: project *: roles/cloudsql.client if " + drillClones + " (for_each local.drill_projects)",
+		"backupaudit: project *: roles/cloudsql.instanceUser if " + drillClones + " (for_each local.drill_projects)",
+		"backupaudit: project var.project_id: custom[container.pods.delete]",
 
 		"trigger: run-service fediops-approve: roles/run.invoker",
 		"trigger: run-service fediops-backupaudit: roles/run.invoker",
@@ -1106,7 +1125,8 @@ func TestLeastPrivilege(t *testing.T) {
 
 		"build: project var.project_id: roles/cloudfunctions.developer",
 		"build: project var.project_id: roles/logging.logWriter",
-		`build: project var.project_id: roles/storage.objectAdmin if resource.name.startsWith("projects/_/buckets/gcf-v2-sources-data.google_project.this-var.region") || resource.name.startsWith("projects/_/buckets/var.project_id_cloudbuild")`,
+		"build: bucket google_storage_bucket.function_sources: roles/storage.objectAdmin",
+		"build: bucket google_storage_bucket.build_staging: roles/storage.objectViewer",
 		"build: repository google_artifact_registry_repository.functions: roles/artifactregistry.writer",
 		"build: service-account google_service_account.build: roles/iam.serviceAccountUser",
 		"build: service-account google_service_account.runtime[approve]: roles/iam.serviceAccountUser",
@@ -1151,6 +1171,10 @@ func TestNoBroadGrants(t *testing.T) {
 		"roles/gkebackup.viewer":         true, // backup plans are listed per project and location
 		"roles/cloudfunctions.developer": true, // creating a function is a project permission
 		"roles/logging.logWriter":        true, // log writing is project-level
+		// Pods in a GKE cluster have no IAM resource of their own (a namespaced RBAC Role is
+		// the narrower alternative, docs/deployment.md); the cleanup grant is optional.
+		"roles/container.viewer":        true,
+		"custom[container.pods.delete]": true,
 	}
 	e := newEvaluator(m, symbolicVar)
 	for _, g := range grants(t, e) {
@@ -1167,8 +1191,16 @@ func TestNoBroadGrants(t *testing.T) {
 		if g.Kind != "project" || projectWide[g.Role] {
 			continue
 		}
-		if g.Cond == "" || !strings.Contains(g.Cond, "resource.name.startsWith(") {
+		if g.Cond == "" || (!strings.Contains(g.Cond, "resource.name.startsWith(") && !strings.Contains(g.Cond, "resource.name == ")) {
 			t.Errorf("%s: %s is granted on the whole project; grant it on the bucket, secret or service instead", g.Where, g.Role)
+		}
+	}
+	// Storage and Secret Manager roles are granted on a bucket or a secret, never on the
+	// project (where a condition on names is all that would stand between an account and the
+	// media bucket, the archive or every token).
+	for _, g := range grants(t, e) {
+		if g.Kind == "project" && (strings.Contains(g.Role, "storage") || strings.Contains(g.Role, "secretmanager")) {
+			t.Errorf("%s: %s is a storage or Secret Manager role granted at project level", g.Where, g.Role)
 		}
 	}
 	// The object-replace role only ever comes with a condition.

@@ -140,3 +140,65 @@ resource "google_storage_bucket_object" "config" {
     }
   }
 }
+
+# The bucket Cloud Functions (2nd gen) stages function sources in. Cloud Functions creates it on
+# the first deploy when it does not exist; created here first, the build account can be
+# granted read access on it alone (iam.tf) instead of a storage role on the whole project.
+resource "google_storage_bucket" "function_sources" {
+  name                        = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+  location                    = var.region
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  versioning {
+    enabled = true
+  }
+
+  soft_delete_policy {
+    retention_duration_seconds = 7 * 86400
+  }
+
+  # A deploy's source is read once, by its build.
+  lifecycle_rule {
+    condition {
+      age = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Where `gcloud builds submit --gcs-source-staging-dir=gs://<this bucket>/source` stages the
+# source archive of a deploy by hand (docs/deployment.md); build triggers need none.
+resource "google_storage_bucket" "build_staging" {
+  name                        = "${var.project_id}-fediops-build"
+  location                    = var.region
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  versioning {
+    enabled = true
+  }
+
+  soft_delete_policy {
+    retention_duration_seconds = 7 * 86400
+  }
+
+  lifecycle_rule {
+    condition {
+      age = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}

@@ -496,7 +496,7 @@ func (c *cli) authCheck(ctx context.Context, forFlag string, only []string) erro
 		}
 		forced = fs
 	}
-	env, err := c.env(ctx)
+	env, err := c.envWithoutArchive(ctx)
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fediops/fediops/cmd/fediops/internal/screen"
 	"github.com/fediops/fediops/functions/blocklist"
 	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/functions/blocklist/plan"
@@ -43,6 +47,7 @@ func (c *cli) blocklistCmd() *cobra.Command {
 
 func (c *cli) blocklistMergeCmd(opts func() (blocklist.RunOptions, error)) *cobra.Command {
 	var out, format, report string
+	var timeout *time.Duration
 	cmd := &cobra.Command{
 		Use:   "merge",
 		Short: "Fetch and merge the configured sources; write the merged list",
@@ -58,17 +63,22 @@ func (c *cli) blocklistMergeCmd(opts func() (blocklist.RunOptions, error)) *cobr
 			if format != "mastodon" && format != "fediblockhole" && format != "json" {
 				return fail(exitConfig, fmt.Errorf("--format %q: use mastodon, fediblockhole or json", format))
 			}
-			env, err := c.env(cmd.Context())
+			env, err := c.env(cmd.Context(), "blocklist")
 			if err != nil {
 				return err
 			}
 			defer env.Close()
+			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
+			if err != nil {
+				return err
+			}
+			defer cancel()
 			sec, err := blocklist.LoadSection(env.Config)
 			if err != nil {
 				return fail(exitConfig, err)
 			}
 			ro.MergeOnly = true
-			rep, err := blocklist.RunSection(cmd.Context(), env, sec, blocklist.Message{}, ro)
+			rep, err := blocklist.RunSection(ctx, env, sec, blocklist.Message{}, ro)
 			if err != nil {
 				return err
 			}
@@ -93,7 +103,7 @@ func (c *cli) blocklistMergeCmd(opts func() (blocklist.RunOptions, error)) *cobr
 			if err != nil {
 				return err
 			}
-			printMergeSummary(c.stderr, rep.Merge)
+			c.printMergeSummary(c.stderr, rep.Merge)
 			if report != "" {
 				b, err := json.MarshalIndent(rep.Merge, "", "  ")
 				if err != nil {
@@ -109,11 +119,22 @@ func (c *cli) blocklistMergeCmd(opts func() (blocklist.RunOptions, error)) *cobr
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the merged list to FILE (default stdout)")
 	cmd.Flags().StringVar(&format, "format", "mastodon", "mastodon (import CSV), fediblockhole (its own CSV) or json (admin domain-block objects)")
 	cmd.Flags().StringVar(&report, "report", "", "write the per-source report as JSON to FILE")
+	timeout = timeoutFlag(cmd)
 	return cmd
 }
 
-func printMergeSummary(w io.Writer, r *blocklist.MergeReport) {
-	fmt.Fprintf(w, "%-40s %-28s %6s %6s  %s\n", "SOURCE", "STATUS", "ROWS", "USED", "SKIPPED")
+// printMergeSummary prints a table of the sources (status, rows read and used, what was
+// skipped, the error) fitted to the terminal, and the merge's counts.
+func (c *cli) printMergeSummary(w io.Writer, r *blocklist.MergeReport) {
+	t := screen.Table{Header: []string{"SOURCE", "STATUS", "ROWS", "USED", "SKIPPED"}, Right: []int{2, 3}, Lead: 2}
+	withErrors := slices.ContainsFunc(r.Sources, func(s blocklist.SourceReport) bool { return s.Error != "" })
+	if withErrors {
+		t.Header = append(t.Header, "ERROR")
+	}
+	withNotes := slices.ContainsFunc(r.Sources, func(s blocklist.SourceReport) bool { return s.Note != "" })
+	if withNotes {
+		t.Header = append(t.Header, "NOTE")
+	}
 	for _, s := range r.Sources {
 		var sk []string
 		for k, v := range s.Skipped {
@@ -124,37 +145,47 @@ func printMergeSummary(w io.Writer, r *blocklist.MergeReport) {
 		if s.Allowlist {
 			name += " (allowlist)"
 		}
-		line := fmt.Sprintf("%-40s %-28s %6d %6d  %s", name, s.Status, s.Rows, s.Used, strings.Join(sk, ", "))
-		if s.Error != "" {
-			line += "  error: " + s.Error
+		row := []string{name, string(s.Status), strconv.Itoa(s.Rows), strconv.Itoa(s.Used), strings.Join(sk, ", ")}
+		if withErrors {
+			row = append(row, s.Error)
 		}
-		if s.Note != "" {
-			line += "  note: " + s.Note
+		if withNotes {
+			row = append(row, s.Note)
 		}
-		fmt.Fprintln(w, line)
+		t.Rows = append(t.Rows, row)
 	}
+	_ = t.Write(w, c.tableWidth(w))
 	fmt.Fprintf(w, "merged: %d entries; %d source(s) failed; %d bytes of new data archived; snapshot %s\n", r.Merged, r.Failed, r.StoredBytes, r.Snapshot)
 }
 
 func (c *cli) blocklistPlanCmd(opts func() (blocklist.RunOptions, error)) *cobra.Command {
 	var instances []string
 	var asJSON bool
+	var timeout *time.Duration
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Show what a sync would do (a dry run): action, domain, from → to, reason",
-		Args:  cobra.NoArgs,
+		Long: "Plans a sync of every destination without changing anything and prints, per destination,\n" +
+			"a table (action, domain, from → to, reason), wrapped to the terminal's width (--wide prints\n" +
+			"every cell whole), or with --json one complete JSON line per action.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ro, err := opts()
 			if err != nil {
 				return err
 			}
-			env, err := c.env(cmd.Context())
+			env, err := c.env(cmd.Context(), "blocklist")
 			if err != nil {
 				return err
 			}
 			defer env.Close()
+			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
+			if err != nil {
+				return err
+			}
+			defer cancel()
 			dry := true
-			rep, err := blocklist.RunConfigured(cmd.Context(), env, blocklist.Message{DryRun: &dry, Instances: instances}, ro)
+			rep, err := blocklist.RunConfigured(ctx, env, blocklist.Message{DryRun: &dry, Instances: instances}, ro)
 			for _, o := range rep.Outcomes {
 				if o.Plan == nil {
 					continue
@@ -180,13 +211,14 @@ func (c *cli) blocklistPlanCmd(opts func() (blocklist.RunOptions, error)) *cobra
 					}
 					continue
 				}
-				printPlan(c.stdout, o)
+				c.printPlan(c.stdout, o)
 			}
 			return err
 		},
 	}
 	cmd.Flags().StringSliceVar(&instances, "instance", nil, "only these destinations")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON lines instead of a table")
+	timeout = timeoutFlag(cmd)
 	return cmd
 }
 
@@ -197,29 +229,35 @@ func sev(f *plan.Fields) string {
 	return f.Severity.String()
 }
 
-func printPlan(w io.Writer, o *blocklist.Outcome) {
+// printPlan prints a destination's counts and a table of its plan, fitted to the terminal.
+func (c *cli) printPlan(w io.Writer, o *blocklist.Outcome) {
 	fmt.Fprintf(w, "%s (%s): %d to create, %d to update, %d to remove, %d skipped\n", o.Instance, o.Server,
 		o.Plan.Count(plan.Create), o.Plan.Count(plan.Update), o.Plan.Count(plan.Remove), len(o.Plan.Skipped))
-	fmt.Fprintf(w, "  %-7s %-40s %-20s %s\n", "ACTION", "DOMAIN", "FROM → TO", "REASON")
+	t := screen.Table{Header: []string{"ACTION", "DOMAIN", "FROM → TO", "REASON"}, Indent: "  ", Lead: 2}
 	for _, a := range o.Plan.Actions {
 		reason := a.Reason
 		if a.FollowCheck {
 			reason += " (follows checked before suspending)"
 		}
-		fmt.Fprintf(w, "  %-7s %-40s %-20s %s\n", a.Kind, a.Domain, sev(a.From)+" → "+sev(a.To), reason)
+		t.Rows = append(t.Rows, []string{string(a.Kind), a.Domain, sev(a.From) + " → " + sev(a.To), reason})
 	}
 	for _, s := range o.Plan.Skipped {
-		fmt.Fprintf(w, "  %-7s %-40s %-20s %s: %s\n", "skip", s.Domain, "", s.Reason, s.Detail)
+		t.Rows = append(t.Rows, []string{"skip", s.Domain, "", string(s.Reason) + ": " + s.Detail})
 	}
+	_ = t.Write(w, c.tableWidth(w))
 }
 
 func (c *cli) blocklistSyncCmd(opts func() (blocklist.RunOptions, error)) *cobra.Command {
 	var instances []string
 	var dryRun bool
+	var timeout *time.Duration
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Run the blocklist job once, as the BlocklistSync function does",
-		Args:  cobra.NoArgs,
+		Long: "Merges the sources and syncs every destination. On a terminal, a status line on stderr\n" +
+			"shows how far the changes are (done / total) and when the run waits for the server's\n" +
+			"rate-limit window.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ro, err := opts()
 			if err != nil {
@@ -229,24 +267,37 @@ func (c *cli) blocklistSyncCmd(opts func() (blocklist.RunOptions, error)) *cobra
 			if cmd.Flags().Changed("dry-run") {
 				msg.DryRun = &dryRun
 			}
-			return c.runBlocklist(cmd, msg, ro)
+			return c.runBlocklist(cmd, msg, ro, *timeout)
 		},
 	}
 	cmd.Flags().StringSliceVar(&instances, "instance", nil, "only these destinations")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan and report, change nothing")
+	timeout = timeoutFlag(cmd)
 	return cmd
 }
 
-// runBlocklist runs the job and prints one summary line per destination.
-func (c *cli) runBlocklist(cmd *cobra.Command, msg blocklist.Message, ro blocklist.RunOptions) error {
-	env, err := c.env(cmd.Context())
+// runBlocklist runs the job and prints one summary line per destination. On a terminal, a
+// status line shows the progress while it runs.
+func (c *cli) runBlocklist(cmd *cobra.Command, msg blocklist.Message, ro blocklist.RunOptions, timeout time.Duration) error {
+	env, err := c.env(cmd.Context(), "blocklist")
 	if err != nil {
 		return err
 	}
 	defer env.Close()
-	rep, err := blocklist.RunConfigured(cmd.Context(), env, msg, ro)
+	ctx, cancel, err := withTimeout(cmd.Context(), env, timeout)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if c.status != nil {
+		ro.Progress = &progress{status: c.status}
+	}
+	rep, err := blocklist.RunConfigured(ctx, env, msg, ro)
+	if c.status != nil {
+		c.status.Clear()
+	}
 	if rep.Merge != nil {
-		printMergeSummary(c.stderr, rep.Merge)
+		c.printMergeSummary(c.stderr, rep.Merge)
 	}
 	failed := false
 	for _, o := range rep.Outcomes {
@@ -264,6 +315,7 @@ func (c *cli) runBlocklist(cmd *cobra.Command, msg blocklist.Message, ro blockli
 
 func (c *cli) blocklistApplyCmd() *cobra.Command {
 	var id string
+	var timeout *time.Duration
 	cmd := &cobra.Command{
 		Use:   "apply --plan ID",
 		Short: "Apply a plan that a guard held back (its id is in the ERROR log line)",
@@ -272,10 +324,11 @@ func (c *cli) blocklistApplyCmd() *cobra.Command {
 			if id == "" {
 				return fail(exitConfig, fmt.Errorf("--plan is required"))
 			}
-			return c.runBlocklist(cmd, blocklist.Message{ApplyPlan: id}, blocklist.RunOptions{})
+			return c.runBlocklist(cmd, blocklist.Message{ApplyPlan: id}, blocklist.RunOptions{}, *timeout)
 		},
 	}
 	cmd.Flags().StringVar(&id, "plan", "", "the held plan's id")
+	timeout = timeoutFlag(cmd)
 	return cmd
 }
 
@@ -286,7 +339,7 @@ func (c *cli) blocklistSnapshotsCmd() *cobra.Command {
 		Short: "List the archived runs (oldest first) usable with rollback",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := c.env(cmd.Context())
+			env, err := c.env(cmd.Context(), "blocklist")
 			if err != nil {
 				return err
 			}
@@ -309,6 +362,7 @@ func (c *cli) blocklistRollbackCmd() *cobra.Command {
 	var to string
 	var instances []string
 	var dryRun bool
+	var timeout *time.Duration
 	cmd := &cobra.Command{
 		Use:   "rollback --to SNAPSHOT",
 		Short: "Return the owned blocks to their state in a snapshot (manual blocks are never touched)",
@@ -321,11 +375,12 @@ func (c *cli) blocklistRollbackCmd() *cobra.Command {
 			if dryRun {
 				msg.DryRun = &dryRun
 			}
-			return c.runBlocklist(cmd, msg, blocklist.RunOptions{Rollback: to})
+			return c.runBlocklist(cmd, msg, blocklist.RunOptions{Rollback: to}, *timeout)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "snapshot id")
 	cmd.Flags().StringSliceVar(&instances, "instance", nil, "only these destinations")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what the rollback would do")
+	timeout = timeoutFlag(cmd)
 	return cmd
 }

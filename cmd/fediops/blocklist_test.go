@@ -12,11 +12,12 @@ import (
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
-const fbhShared = "../../../shared/testdata/blocklists"
+// blocklistData is the repository's blocklist test data (testdata/blocklists at the root).
+const blocklistData = "../../testdata/blocklists"
 
 func TestBlocklistMergeFediBlockHoleConfig(t *testing.T) {
 	dir := t.TempDir()
-	abs, err := filepath.Abs(fbhShared)
+	abs, err := filepath.Abs(blocklistData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func TestBlocklistMergeFediBlockHoleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile(filepath.Join(abs, "fediblockhole", "expected", "oliphant-tier0.conf.csv"))
+	want, err := os.ReadFile(filepath.Join(abs, "fediblockhole-expected", "oliphant-tier0.conf.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,5 +237,84 @@ func TestBlocklistArchiveBeforeContentAddressing(t *testing.T) {
 		if code != 0 || !strings.Contains(errOut, want) {
 			t.Fatalf("merge %d: exit %d\n%s", i, code, errOut)
 		}
+	}
+}
+
+// TestDestinationWithoutTokenFailsAlone: of two FediBlockHole-style destinations, the one
+// whose token variable is unset fails with a message naming it; the other is synced.
+func TestDestinationWithoutTokenFailsAlone(t *testing.T) {
+	var hosts []string
+	var sims []*mastosim.Server
+	for range 2 {
+		sim := mastosim.New(mastosim.Options{})
+		sim.AddToken("fbh-dest-token-123456", "admin:read admin:write")
+		srv := httptest.NewServer(sim)
+		t.Cleanup(srv.Close)
+		hosts = append(hosts, strings.TrimPrefix(srv.URL, "http://"))
+		sims = append(sims, sim)
+	}
+	dir := t.TempDir()
+	list := filepath.Join(dir, "list.csv")
+	if err := os.WriteFile(list, []byte("domain,severity\nbad.example,suspend\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "fbh.conf.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+blocklist_url_sources = [ { url = 'file://%s', format = 'csv' } ]
+blocklist_instance_destinations = [
+  { domain = '%s', scheme = 'http', token_env_var = 'GOOD_TOKEN' },
+  { domain = '%s', scheme = 'http', token_env_var = 'MISSING_TOKEN' },
+]
+initial_import = true
+
+[archive]
+url = '%s'
+`, list, hosts[0], hosts[1], filepath.Join(dir, "archive"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, map[string]string{"GOOD_TOKEN": "fbh-dest-token-123456"}, "--config", cfg, "blocklist", "sync")
+	if code != 2 || !strings.Contains(errOut, "MISSING_TOKEN is not set") {
+		t.Errorf("exit %d; want 2 naming the missing variable\n%s\n%s", code, out, errOut)
+	}
+	if bs := sims[0].DomainBlocks(); len(bs) != 1 || bs[0].Domain != "bad.example" {
+		t.Errorf("the destination with a token was not synced: %+v\n%s", bs, out)
+	}
+	if bs := sims[1].DomainBlocks(); len(bs) != 0 {
+		t.Errorf("blocks on the destination without a token: %+v", bs)
+	}
+}
+
+// TestLiteralTokenWarnsOnTheCommandLine: FediBlockHole's token = '…' works in the CLI, with a
+// WARNING (the functions refuse it: see e2e).
+func TestLiteralTokenWarnsOnTheCommandLine(t *testing.T) {
+	sim := mastosim.New(mastosim.Options{})
+	sim.AddToken("literal-token-abcdef", "admin:read admin:write")
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	list := filepath.Join(dir, "list.csv")
+	if err := os.WriteFile(list, []byte("domain,severity\nbad.example,suspend\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "fbh.conf.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+blocklist_url_sources = [ { url = 'file://%s', format = 'csv' } ]
+blocklist_instance_destinations = [ { domain = '%s', scheme = 'http', token = 'literal-token-abcdef' } ]
+initial_import = true
+
+[archive]
+url = '%s'
+`, list, strings.TrimPrefix(srv.URL, "http://"), filepath.Join(dir, "archive"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "--config", cfg, "blocklist", "sync")
+	if code != 0 || len(sim.DomainBlocks()) != 1 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "WARNING") || !strings.Contains(errOut, "token is written into the configuration file") {
+		t.Errorf("no warning about the literal token:\n%s", errOut)
+	}
+	if strings.Contains(errOut+out, "literal-token-abcdef") {
+		t.Error("the token was printed")
 	}
 }

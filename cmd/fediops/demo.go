@@ -15,6 +15,7 @@ import (
 	"text/template"
 	"time"
 
+	"cloud.google.com/go/cloudsqlconn"
 	"github.com/spf13/cobra"
 
 	"github.com/BurntSushi/toml"
@@ -25,6 +26,7 @@ import (
 	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/testsupport/backupfake"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
+	"github.com/fediops/fediops/shared/testsupport/pgserver"
 )
 
 //go:embed demo.toml
@@ -82,7 +84,8 @@ func (c *cli) demoCmd() *cobra.Command {
 		Short: "Run the jobs on embedded defaults against a built-in sandbox instance (no cloud account needed)",
 		Long: "Starts a sandbox Mastodon instance in-process (the simulator, seeded with sample sign-ups),\n" +
 			"writes a configuration for it, and runs triage and blocklist sync: each first as a dry run,\n" +
-			"then for real.\n" +
+			"then for real; then the backup audit and a restore drill on a sample Google Cloud setup\n" +
+			"(fakes of the Google APIs; the drill's clone is a local PostgreSQL when there is one).\n" +
 			"The audit trail and the configuration are written to --dir.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -119,18 +122,36 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}
 	var cfg bytes.Buffer
 	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&cfg, map[string]string{
-		"URL": sb.url, "TokenFile": tokenFile, "Archive": filepath.Join(abs, "archive"), "Lists": listsDir,
+		"URL": sb.url, "TokenFile": fileURLPath(tokenFile), "Archive": filepath.ToSlash(filepath.Join(abs, "archive")), "Lists": fileURLPath(listsDir),
 	}); err != nil {
 		return err
 	}
 	// The backup audit's sample environment: one healthy and one broken setup, served by
-	// fakes of the Cloud SQL Admin, Cloud Storage and Backup for GKE APIs.
+	// fakes of the Cloud SQL Admin, Cloud Storage, Backup for GKE, GKE and Kubernetes APIs.
+	// The healthy database gets a restore drill; its "clone" is a throw-away PostgreSQL
+	// seeded with a small Mastodon database, when this machine has PostgreSQL.
 	now := time.Now()
-	backups := backupfake.Start(backupfake.Merge(backupfake.Healthy(now), backupfake.Broken(now)))
+	sample := backupfake.Merge(backupfake.Healthy(now), backupfake.Broken(now))
+	sample.SQL[0].Drill = backupfake.Quick()
+	backups := backupfake.Start(sample)
 	defer backups.Close()
+	db, dbNote := startDemoDatabase(ctx, now)
+	if db != nil {
+		defer db.Stop()
+	}
+	pwFile := filepath.Join(abs, "drill-password")
+	if err := os.WriteFile(pwFile, []byte(demoDrillPassword+"\n"), 0o600); err != nil {
+		return err
+	}
+	if db != nil {
+		// The sample instance's server-side proxy (and its clones') forwards to the local
+		// PostgreSQL: the drill connects through the real Cloud SQL Go connector.
+		backups.ServeDatabase(backupfake.HealthyProject, backupfake.SampleInstance, db.Addr)
+	}
+	backupCfg := demoBackupConfig(backups.Config(), "", pwFile)
 	if err := toml.NewEncoder(&cfg).Encode(struct {
 		Backup map[string]any `toml:"backup"`
-	}{backups.Config()}); err != nil {
+	}{backupCfg}); err != nil {
 		return err
 	}
 	cfgFile := filepath.Join(abs, "fediops.toml")
@@ -143,7 +164,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}
 	fmt.Fprintf(c.stdout, "fediops demo: sandbox instance at %s, configuration %s\n\n", sb.url, cfgFile)
 
-	env, err := c.env(ctx)
+	env, err := c.env(ctx, "triage", "blocklist", "backup")
 	if err != nil {
 		return err
 	}
@@ -169,10 +190,10 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	printMergeSummary(c.stdout, rep.Merge)
+	c.printMergeSummary(c.stdout, rep.Merge)
 	fmt.Fprintln(c.stdout, "\n== Blocklist plan (dry run, nothing changes) ==")
 	for _, o := range rep.Outcomes {
-		printPlan(c.stdout, o)
+		c.printPlan(c.stdout, o)
 	}
 	fmt.Fprintln(c.stdout, "\n== Blocklist sync ==")
 	rep, err = blocklist.RunConfigured(ctx, env, blocklist.Message{DryRun: &live}, blocklist.RunOptions{})
@@ -191,16 +212,35 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	fmt.Fprintf(c.stdout, "The sandbox now has %d domain blocks: %d managed by fediops, %d manual (untouched).\n",
 		len(sb.sim.DomainBlocks()), owned, len(sb.sim.DomainBlocks())-owned)
 
-	fmt.Fprintln(c.stdout, "\n== Backup audit: a healthy and a broken sample setup ==")
+	fmt.Fprintln(c.stdout, "\n== Backup audit: a healthy and a broken sample setup (leftover-pods cleanup as a dry run) ==")
 	env.Log = logging.Discard() // the table below says it all
-	report, where, err := backupaudit.RunConfigured(ctx, env)
+	report, where, err := backupaudit.RunConfiguredWith(ctx, env, backupaudit.AuditOptions{DryRun: true})
 	if err != nil {
 		return err
 	}
-	if err := backupaudit.WriteTable(c.stdout, report); err != nil {
+	if err := c.printAudit(c.stdout, report); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "report archived at %s\n", where)
+
+	fmt.Fprintln(c.stdout, "\n== Restore drill of the healthy database: clone, verify, measure, delete ==")
+	if dbNote != "" {
+		fmt.Fprintln(c.stdout, dbNote)
+	}
+	drills, err := backupaudit.RunDrill(ctx, env, backupaudit.DrillStart, backupaudit.DrillOptions{
+		Poll:             250 * time.Millisecond,
+		ConnectorOptions: []cloudsqlconn.Option{cloudsqlconn.WithDialFunc(backups.DialConnector)},
+	})
+	c.printDrills(c.stdout, drills, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, n := range backups.Instances(backupfake.HealthyProject) {
+		if strings.HasPrefix(n, "fediops-drill-") {
+			return fmt.Errorf("demo: the drill left %s behind", n)
+		}
+	}
+	fmt.Fprintln(c.stdout, "The clone is gone: a drill always deletes it, whatever happened.")
 	fmt.Fprintf(c.stdout, "\nEverything fediops decided and did is in %s\n", filepath.Join(abs, "archive"))
 	return nil
 }
@@ -240,4 +280,72 @@ func countPending(sim *mastosim.Server) int {
 		}
 	}
 	return n
+}
+
+// demoDrillPassword is the sample database's drill password (a throw-away local server).
+const demoDrillPassword = "demo-drill-password"
+
+// startDemoDatabase starts a throw-away PostgreSQL holding a small Mastodon database whose
+// newest post is 12 minutes old, or explains why there is none.
+func startDemoDatabase(ctx context.Context, now time.Time) (*pgserver.Server, string) {
+	db, err := pgserver.Start(ctx)
+	if err != nil {
+		return nil, fmt.Sprintf("(No local PostgreSQL to stand in for the clone: %v. The drill runs anyway, and drill.data shows how a failed connection looks.)", err)
+	}
+	seed := func() error {
+		if err := db.CreateDatabase(ctx, "mastodon_production"); err != nil {
+			return err
+		}
+		if err := db.SeedMastodon(ctx, "mastodon_production", pgserver.DefaultSample(now.Add(-12*time.Minute))); err != nil {
+			return err
+		}
+		return db.CreateReader(ctx, "fediops_drill", demoDrillPassword)
+	}
+	if err := seed(); err != nil {
+		db.Stop()
+		return nil, fmt.Sprintf("(Could not seed the local PostgreSQL: %v.)", err)
+	}
+	return db, ""
+}
+
+// demoBackupConfig enables the drill on the healthy instance and the leftover-pods cleanup on
+// the broken plan of the sample [backup] table. With address set, the drill connects there
+// with pgx instead of through the Cloud SQL connector.
+func demoBackupConfig(cfg map[string]any, address, pwFile string) map[string]any {
+	var sql []map[string]any
+	for _, e := range cfg["cloudsql"].([]map[string]string) {
+		m := map[string]any{"project": e["project"], "instance": e["instance"]}
+		if e["project"] == backupfake.HealthyProject {
+			m["drill"] = true
+			m["drill_user"] = "fediops_drill"
+			m["drill_password"] = "file://" + fileURLPath(pwFile)
+			if address != "" {
+				m["drill_address"] = address
+			}
+			m["drill_schema_version"] = "20251217091936"
+		}
+		sql = append(sql, m)
+	}
+	cfg["cloudsql"] = sql
+	var gke []map[string]any
+	for _, e := range cfg["gke"].([]map[string]string) {
+		m := map[string]any{"project": e["project"], "location": e["location"], "plan": e["plan"]}
+		if e["project"] == backupfake.BrokenProject {
+			m["delete_leftover_pods_older_than"] = "72h"
+		}
+		gke = append(gke, m)
+	}
+	cfg["gke"] = gke
+	return cfg
+}
+
+// fileURLPath is what follows "file://" for the absolute path p, on every system: forward
+// slashes (a backslash would also be an escape in the TOML string) and a leading slash, so that
+// C:\demo\lists becomes /C:/demo/lists (file:///C:/demo/lists). On Unix it is p.
+func fileURLPath(p string) string {
+	p = filepath.ToSlash(p)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fediops/fediops/cmd/fediops/internal/screen"
 	"github.com/fediops/fediops/functions/approve"
 	"github.com/fediops/fediops/shared/setup"
 )
@@ -23,21 +25,27 @@ func (c *cli) triageCmd() *cobra.Command {
 func (c *cli) triageRunCmd() *cobra.Command {
 	var dryRun bool
 	var instances []string
+	var timeout *time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the triage job once, as the Approve function does",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := c.env(cmd.Context())
+			env, err := c.env(cmd.Context(), "triage")
 			if err != nil {
 				return err
 			}
 			defer env.Close()
+			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
+			if err != nil {
+				return err
+			}
+			defer cancel()
 			msg := approve.Message{Instances: instances}
 			if cmd.Flags().Changed("dry-run") {
 				msg.DryRun = &dryRun
 			}
-			results, err := approve.RunConfigured(cmd.Context(), env, msg)
+			results, err := approve.RunConfigured(ctx, env, msg)
 			printTriage(c, results)
 			if err != nil {
 				return err
@@ -52,9 +60,12 @@ func (c *cli) triageRunCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be done, change nothing (overrides [triage] dry_run)")
 	cmd.Flags().StringSliceVar(&instances, "instance", nil, "only these instances (default: all configured)")
+	timeout = timeoutFlag(cmd)
 	return cmd
 }
 
+// printTriage prints each instance's counts and a table of its sign-ups (decision, user,
+// email domain, outcome and rule), fitted to the terminal.
 func printTriage(c *cli, results []*approve.Result) {
 	for _, r := range results {
 		mode := "applied"
@@ -63,8 +74,12 @@ func printTriage(c *cli, results []*approve.Result) {
 		}
 		fmt.Fprintf(c.stdout, "%s (%s): %d pending, %d approved, %d rejected, %d held, %d skipped, %d failed, %d deferred\n",
 			r.Instance, mode, r.Pending, r.Approved, r.Rejected, r.Held, r.Skipped, r.Failed, r.Deferred)
-		for _, rec := range r.Records {
-			fmt.Fprintf(c.stdout, "  %-8s %-20s %-28s %s (%s)\n", rec.Decision, rec.Username, rec.EmailDomain, rec.Outcome, rec.Rule)
+		if len(r.Records) > 0 {
+			t := screen.Table{Header: []string{"DECISION", "USER", "EMAIL DOMAIN", "OUTCOME (RULE)"}, Indent: "  ", Lead: 3}
+			for _, rec := range r.Records {
+				t.Rows = append(t.Rows, []string{string(rec.Decision), rec.Username, rec.EmailDomain, fmt.Sprintf("%s (%s)", rec.Outcome, rec.Rule)})
+			}
+			_ = t.Write(c.stdout, c.tableWidth(c.stdout))
 		}
 		if r.Stopped != "" {
 			fmt.Fprintf(c.stdout, "  stopped early: %s; the next run continues\n", r.Stopped)
@@ -119,6 +134,13 @@ func (c *cli) classifyRules(ctx context.Context, instance string) (*approve.Rule
 	cfg, err := setup.LoadConfig(ctx, p)
 	if err != nil {
 		return nil, fail(exitConfig, err)
+	}
+	log, err := setup.NewLogger(p, nil)
+	if err != nil {
+		return nil, fail(exitConfig, err)
+	}
+	if err := c.checkSections(log, cfg, []string{"triage"}); err != nil {
+		return nil, err
 	}
 	sec, err := approve.LoadSection(cfg)
 	if err != nil {

@@ -405,7 +405,7 @@ func TestRateLimitPastDeadlineStopsCleanlyAndNextRunFinishes(t *testing.T) {
 func TestDeadlineStopsBeforeStartingActions(t *testing.T) {
 	h := newHarness(t, mastosim.Options{})
 	h.add("a", "a@agency.gov", true)
-	ctx := clock.WithDeadline(context.Background(), h.clock.Now().Add(5*time.Second))
+	ctx := clock.WithDeadline(context.Background(), h.clock.Now().Add(4*time.Second)) // less than run.DefaultStopBefore
 	res, err := Run(ctx, h.deps(h.client), testOptions(t, "late"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package backupaudit_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"reflect"
@@ -69,41 +68,33 @@ func TestJSONShape(t *testing.T) {
 	}
 }
 
-func TestWriteTable(t *testing.T) {
+func TestTable(t *testing.T) {
 	rep := backupaudit.NewReport([]backupaudit.Check{
 		{ID: "cloudsql.pitr_enabled", Target: "p/db", Status: backupaudit.Fail, Observed: "point-in-time\trecovery\ndisabled",
 			Expected: "point-in-time recovery enabled", Hint: "gcloud sql instances patch db --project=p --enable-point-in-time-recovery"},
 		{ID: "gcs.versioning", Target: "gs://media", Status: backupaudit.Warn, Observed: "object versioning disabled", Expected: "object versioning enabled", Hint: "gcloud storage buckets update gs://media --versioning"},
 		{ID: "gke.retention", Target: "p/l/plan", Status: backupaudit.Pass, Observed: "backups kept 7 days", Expected: "backups kept at least 7 days"},
 	})
-	var buf bytes.Buffer
-	if err := backupaudit.WriteTable(&buf, rep); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if len(lines) != 6 {
-		t.Fatalf("got %d lines:\n%s", len(lines), out)
-	}
-	header := strings.Fields(lines[0])
+	header, rows := backupaudit.Table(rep)
 	if !reflect.DeepEqual(header, []string{"CHECK", "TARGET", "STATUS", "OBSERVED", "EXPECTED", "HINT"}) {
-		t.Errorf("header %q", lines[0])
+		t.Errorf("header %q", header)
 	}
-	// Columns are aligned: each row's status starts where the header's does.
-	col := strings.Index(lines[0], "STATUS")
+	if len(rows) != 3 {
+		t.Fatalf("rows = %q", rows)
+	}
 	for i, want := range []string{"FAIL", "WARN", "PASS"} {
-		if got := lines[i+1][col : col+4]; got != want {
-			t.Errorf("row %d status column %q, want %q:\n%s", i, got, want, out)
+		if len(rows[i]) != len(header) || rows[i][2] != want {
+			t.Errorf("row %d = %q, want status %s", i, rows[i], want)
 		}
 	}
-	if !strings.Contains(lines[1], "point-in-time recovery disabled") {
-		t.Errorf("tabs/newlines not flattened: %q", lines[1])
+	if rows[0][3] != "point-in-time recovery disabled" {
+		t.Errorf("tabs/newlines not flattened: %q", rows[0][3])
 	}
-	if !strings.HasSuffix(strings.TrimSpace(lines[3]), "-") {
-		t.Errorf("a passing check shows '-' as hint: %q", lines[3])
+	if rows[2][5] != "-" || rows[0][5] != rep.Checks[0].Hint {
+		t.Errorf("hints: %q, %q", rows[0][5], rows[2][5])
 	}
-	if lines[5] != "FAIL: 1 pass, 1 warn, 1 fail" {
-		t.Errorf("summary line %q", lines[5])
+	if got := backupaudit.SummaryLine(rep); got != "FAIL: 1 pass, 1 warn, 1 fail" {
+		t.Errorf("summary line %q", got)
 	}
 }
 
@@ -121,11 +112,8 @@ func TestSampleEnvironments(t *testing.T) {
 	}
 
 	rep, _ = audit(t, backupfake.Broken(now), backupaudit.Thresholds{})
-	var buf bytes.Buffer
-	if err := backupaudit.WriteTable(&buf, rep); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("broken sample:\n%s", buf.String())
+	_, rows := backupaudit.Table(rep)
+	t.Logf("broken sample:\n%q", rows)
 	sql, media, forbidden, gke := "fediops-broken/mastodon-db", "gs://broken-mastodon-media", "gs://broken-mastodon-backups", "fediops-broken/europe-west1/mastodon-nightly"
 	want := []struct {
 		id, target string
@@ -146,6 +134,8 @@ func TestSampleEnvironments(t *testing.T) {
 		{backupaudit.GCSVersioning, forbidden, backupaudit.Fail},
 		{backupaudit.GKEPlanActive, gke, backupaudit.Fail},
 		{backupaudit.GKERetention, gke, backupaudit.Fail},
+		{backupaudit.GKERPORisk, gke, backupaudit.Warn},
+		{backupaudit.GKELeftoverPods, gke, backupaudit.Warn},
 		{backupaudit.GKELastBackupFresh, gke, backupaudit.Fail},
 		{backupaudit.GKENoFailedBackups, gke, backupaudit.Warn},
 		{backupaudit.GKEBackupGrowth, gke, backupaudit.Warn},
@@ -177,7 +167,7 @@ func TestRunFromConfig(t *testing.T) {
 	t.Cleanup(s.Close)
 	cfg := section(t, s)
 	rep := backupaudit.Run(context.Background(), clock.NewFake(now), cfg)
-	if n := len(rep.Checks); n != 15+18 {
+	if n := len(rep.Checks); n != len(backupaudit.CheckIDs())+20 {
 		t.Errorf("%d checks", n)
 	}
 	if c, _ := rep.Find(backupaudit.SQLPITREnabled, "fediops-healthy/mastodon-db"); c.Status != backupaudit.Pass {

@@ -2,33 +2,28 @@ package backupaudit
 
 import (
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 )
 
-// WriteTable writes the report as an aligned, readable table (check, target, status,
-// observed, expected, hint) followed by the summary line.
-func WriteTable(w io.Writer, r Report) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tTARGET\tSTATUS\tOBSERVED\tEXPECTED\tHINT")
+// Table returns the report as a table for people: a header (check, target, status, observed,
+// expected, hint) and one row per check, each cell on one line. Laying it out (the
+// terminal's width) is the caller's business.
+func Table(r Report) (header []string, rows [][]string) {
+	header = []string{"CHECK", "TARGET", "STATUS", "OBSERVED", "EXPECTED", "HINT"}
 	for _, c := range r.Checks {
 		hint := c.Hint
 		if hint == "" {
 			hint = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
-			cell(c.ID), cell(c.Target), strings.ToUpper(cell(string(c.Status))),
-			cell(c.Observed), cell(c.Expected), cell(hint))
+		rows = append(rows, []string{cell(c.ID), cell(c.Target), strings.ToUpper(cell(string(c.Status))),
+			cell(c.Observed), cell(c.Expected), cell(hint)})
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write backup audit table: %w", err)
-	}
-	if _, err := fmt.Fprintf(w, "\n%s: %d pass, %d warn, %d fail\n",
-		strings.ToUpper(string(r.Status())), r.Summary.Pass, r.Summary.Warn, r.Summary.Fail); err != nil {
-		return fmt.Errorf("write backup audit table: %w", err)
-	}
-	return nil
+	return header, rows
+}
+
+// SummaryLine is the report's verdict and counts: "FAIL: 16 pass, 4 warn, 13 fail".
+func SummaryLine(r Report) string {
+	return fmt.Sprintf("%s: %d pass, %d warn, %d fail", strings.ToUpper(string(r.Status())), r.Summary.Pass, r.Summary.Warn, r.Summary.Fail)
 }
 
 // cell keeps a value on one table line.

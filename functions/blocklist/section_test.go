@@ -33,11 +33,15 @@ func load(t *testing.T, name, data string) (*config.Config, *Section, error) {
 
 func TestFediBlockHoleConfigsLoadUnchanged(t *testing.T) {
 	dir := testdataDir(t)
-	files, err := filepath.Glob(filepath.Join(dir, "fediblockhole-config/*.toml"))
-	if err != nil || len(files) != 4 {
+	files, err := filepath.Glob(filepath.Join(dir, "fediblockhole-config", "*.toml"))
+	if err != nil || len(files) != 3 {
 		t.Fatalf("config files: %v, %v", files, err)
 	}
-	expected, _ := filepath.Glob(filepath.Join(dir, "fediblockhole/expected/*.toml"))
+	expected, _ := filepath.Glob(filepath.Join(dir, "fediblockhole-expected", "*.toml"))
+	if len(expected) != 2 {
+		t.Fatalf("parity configs: %v", expected)
+	}
+	files = append(files, filepath.Join(dir, "third_party", "fediblockhole", "sample.fediblockhole.conf.toml"))
 	for _, f := range append(files, expected...) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			c, err := config.Load(context.Background(), f, nil)
@@ -56,7 +60,7 @@ func TestFediBlockHoleConfigsLoadUnchanged(t *testing.T) {
 			}
 		})
 	}
-	c, err := config.Load(context.Background(), filepath.Join(dir, "fediblockhole-config/oliphant-pull.conf.toml"), nil)
+	c, err := config.Load(context.Background(), filepath.Join(dir, "fediblockhole-config", "oliphant-pull.conf.toml"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

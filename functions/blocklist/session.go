@@ -42,9 +42,6 @@ func open(ctx context.Context, d Deps, dest Destination, snap *Snapshot, runID s
 		out.Error = dest.Err.Error()
 		return nil, out, dest.Err
 	}
-	if dest.StopBefore == 0 {
-		dest.StopBefore = defaultStopBefore
-	}
 	s := &session{d: d, dest: dest, out: out, snap: snap, log: log, ss: &stateStore{store: d.Store, instance: dest.Name}}
 	r, err := run.Start(ctx, run.Options{Store: d.Store, Clock: d.Clock, Log: log, Lease: leaseName(dest.Name), Holder: runID,
 		TTL: dest.LeaseTTL, StopBefore: dest.StopBefore, OnWait: s.waiting})

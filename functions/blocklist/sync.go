@@ -64,7 +64,7 @@ type Destination struct {
 	InitialImport bool
 	DryRun        bool
 	LeaseTTL      time.Duration
-	// StopBefore is how long before the deadline no new action starts (default 20s).
+	// StopBefore is how long before the deadline no new action starts (run.DefaultStopBefore).
 	StopBefore time.Duration
 	// Err is set when the destination cannot be synced at all (e.g. no token): it fails
 	// alone, the others run.
@@ -145,8 +145,6 @@ func (w *Desired) Listed(domain string) bool {
 	}
 	return w.listed[domain]
 }
-
-const defaultStopBefore = 20 * time.Second
 
 // Sync brings one destination in line with the merged list: it resumes approved work that an
 // earlier run left (planned again against what the server holds now), reads the instance's

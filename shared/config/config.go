@@ -12,7 +12,8 @@
 //	[blocklist]                  # blocklist sync (functions/blocklist)
 //	[backup]                     # backup audit (functions/backupaudit)
 //
-// This package decodes and validates what every function shares, [[instance]] and [archive],
+// This package decodes and validates what every function shares, [[instance]] and [archive]
+// ([archive] is required only by what opens the archive: CheckArchive),
 // and hands each function its own section undecoded: the function package owns that
 // section's type, defaults and validation (Section, InstanceSection). So a mistake in
 // [backup] never stops triage, and adding an option touches one package.
@@ -53,6 +54,10 @@ type Config struct {
 
 	Instances []Instance
 	Archive   Archive
+
+	// ArchiveDefaulted is set when the file has no [archive] and Archive.URL is the
+	// FediBlockHole default (DefaultFBHArchive, relative to the working directory).
+	ArchiveDefaulted bool
 
 	// FediBlockHole is set when the file is a FediBlockHole configuration (its keys at the
 	// top level); the blocklist section then reads them.
@@ -148,6 +153,9 @@ func Load(ctx context.Context, location string, readRemote Reader) (*Config, err
 }
 
 // Parse decodes and validates a configuration file's shared parts; name is used in messages.
+// When the file decodes but has problems, the *Error comes with the Config, so that its
+// sections can still be checked (fediops config check lists every problem); nothing may run
+// on such a Config.
 func Parse(name string, data []byte) (*Config, error) {
 	c := &Config{File: name, data: string(data)}
 	var f file
@@ -168,6 +176,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	c.FediBlockHole = slices.ContainsFunc(fbhKeys, func(k string) bool { return md.IsDefined(k) })
 	if c.FediBlockHole && c.Archive.URL == "" {
 		c.Archive.URL = DefaultFBHArchive
+		c.ArchiveDefaulted = true
 	}
 	for i := range c.Instances {
 		if c.Instances[i].RequestTimeout.Duration == 0 {
@@ -178,7 +187,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	c.unknownShared(r)
 	c.check(r)
 	if err := r.Err(); err != nil {
-		return nil, err
+		return c, err
 	}
 	return c, nil
 }
@@ -222,8 +231,9 @@ func (c *Config) check(r Report) {
 	}
 	ar := r.Sub("archive")
 	if c.Archive.URL == "" {
-		ar.Add("url", "is required (gs://bucket/prefix or a local directory)")
-	} else if strings.HasPrefix(c.Archive.URL, "gs://") {
+		return // required only where the archive is opened: CheckArchive
+	}
+	if strings.HasPrefix(c.Archive.URL, "gs://") {
 		if b, _, _ := strings.Cut(strings.TrimPrefix(c.Archive.URL, "gs://"), "/"); b == "" {
 			ar.Add("url", "%q has no bucket", c.Archive.URL)
 		}
@@ -232,7 +242,23 @@ func (c *Config) check(r Report) {
 	}
 }
 
+// CheckArchive reports a missing [archive] url. Parse accepts a file without one, since a
+// command that never archives (triage classify) does not need it; whatever opens the archive
+// (setup.Open) checks it first.
+func (c *Config) CheckArchive() error {
+	if c.Archive.URL != "" {
+		return nil
+	}
+	r := NewReport(c.File)
+	r.Sub("archive").Add("url", "is required (gs://bucket/prefix or a local directory)")
+	return r.Err()
+}
+
 // checkSecretRef validates a key that must hold a secret reference.
+// CheckSecretRef reports a problem with a secret reference (sm://…, env://VAR or
+// file:///path) under key; an empty ref is a problem only when required.
+func CheckSecretRef(r Report, key, ref string, required bool) { checkSecretRef(r, key, ref, required) }
+
 func checkSecretRef(r Report, key, ref string, required bool) {
 	if ref == "" {
 		if required {

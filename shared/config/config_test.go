@@ -99,7 +99,6 @@ func TestProblemsNameFileAndKey(t *testing.T) {
 		{"missing url", strings.Replace(minimal, `url = "https://social.example.gov"`, "", 1), []string{"instance[0].url: is required"}},
 		{"bad name", strings.Replace(minimal, `name = "main"`, `name = "Main Instance"`, 1), []string{"instance[0].name:"}},
 		{"duplicate name", minimal + "\n[[instance]]\nname = \"main\"\nurl = \"https://b.example\"\ntoken = \"env://B\"\n", []string{"instance[1].name: \"main\" is used by another instance"}},
-		{"archive missing", strings.Replace(minimal, `url = "gs://fediops-archive/prod"`, "", 1), []string{"archive.url: is required"}},
 		{"archive scheme", strings.Replace(minimal, `gs://fediops-archive/prod`, `s3://x`, 1), []string{"archive.url:"}},
 		{"wrong type", minimal + "\n[archive]\nurl = 5\n", []string{"archive"}},
 		{"syntax", "[[instance]\n", []string{"line 2", "delimiter"}},
@@ -128,6 +127,30 @@ func TestProblemsNameFileAndKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestArchiveRequiredWhereOpened: a file without [archive] parses (triage classify needs no
+// archive); CheckArchive, which whatever opens the archive applies, names the missing key.
+func TestArchiveRequiredWhereOpened(t *testing.T) {
+	c, err := Parse("/etc/fediops.toml", []byte(strings.Replace(minimal, `url = "gs://fediops-archive/prod"`, "", 1)))
+	if err != nil {
+		t.Fatalf("a file without an archive url must parse: %v", err)
+	}
+	var ce *Error
+	if err := c.CheckArchive(); !errors.As(err, &ce) || !strings.Contains(err.Error(), "/etc/fediops.toml: archive.url: is required") {
+		t.Errorf("CheckArchive = %v", err)
+	}
+	if c.ArchiveDefaulted {
+		t.Error("no default archive for a fediops file")
+	}
+	full, err := Parse("f.toml", []byte(minimal))
+	if err != nil || full.CheckArchive() != nil {
+		t.Errorf("archive configured: %v, %v", err, full.CheckArchive())
+	}
+	fbh, err := Parse("fbh.toml", []byte("blocklist_url_sources = []\n"))
+	if err != nil || fbh.CheckArchive() != nil || fbh.Archive.URL != DefaultFBHArchive || !fbh.ArchiveDefaulted {
+		t.Errorf("FediBlockHole file: %+v, %v", fbh, err)
 	}
 }
 

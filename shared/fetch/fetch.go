@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -121,6 +123,9 @@ func (f *Fetcher) FetchJSON(ctx context.Context, raw string, v Validators) (*Res
 
 func (f *Fetcher) fetch(ctx context.Context, raw string, v Validators, accept string) (*Result, error) {
 	raw = f.Rebased(raw)
+	if filepath.VolumeName(raw) != "" {
+		return f.fetchFile(raw) // a Windows path such as C:\lists\x.csv (a rebased file URL)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
@@ -129,7 +134,7 @@ func (f *Fetcher) fetch(ctx context.Context, raw string, v Validators, accept st
 	case "https", "http":
 		return f.fetchHTTP(ctx, raw, v, accept)
 	case "file":
-		return f.fetchFile(u.Path)
+		return f.fetchFile(localPath(runtime.GOOS, u.Path))
 	case "gs":
 		return f.fetchGCS(ctx, u.Host, strings.TrimPrefix(u.Path, "/"))
 	case "":
@@ -234,4 +239,13 @@ func (f *Fetcher) fetchGCS(ctx context.Context, bucket, object string) (*Result,
 		return nil, fmt.Errorf("fetch gs://%s/%s: %w", bucket, object, err)
 	}
 	return &Result{Data: data, Validators: Validators{ETag: fmt.Sprint(r.Attrs.Generation)}}, nil
+}
+
+// localPath is the local file a file URL's path names: the path itself, except on Windows,
+// where "/C:/lists/x.csv" (from file:///C:/lists/x.csv) is "C:/lists/x.csv".
+func localPath(goos, urlPath string) string {
+	if goos == "windows" && len(urlPath) >= 3 && urlPath[0] == '/' && urlPath[2] == ':' {
+		return urlPath[1:]
+	}
+	return urlPath
 }

@@ -154,3 +154,17 @@ func TestFetchJSONAndStatus(t *testing.T) {
 		t.Error("Status of a plain error")
 	}
 }
+
+func TestLocalPath(t *testing.T) {
+	tests := []struct{ goos, in, want string }{
+		{"linux", "/srv/lists/tier0.csv", "/srv/lists/tier0.csv"},
+		{"windows", "/C:/lists/tier0.csv", "C:/lists/tier0.csv"},
+		{"windows", "/lists/tier0.csv", "/lists/tier0.csv"}, // no drive: the current drive's root
+		{"darwin", "/C:/odd/but/unix.csv", "/C:/odd/but/unix.csv"},
+	}
+	for _, tt := range tests {
+		if got := localPath(tt.goos, tt.in); got != tt.want {
+			t.Errorf("localPath(%s, %q) = %q, want %q", tt.goos, tt.in, got, tt.want)
+		}
+	}
+}

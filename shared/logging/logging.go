@@ -1,6 +1,8 @@
-// Package logging writes structured logs as JSON lines that Cloud Logging understands: the level
-// is in "severity" (DEBUG, INFO, WARNING, ERROR) and the text in "message". A Redactor scrubs
-// secret values (instance tokens) from every line as a last line of defence.
+// Package logging writes structured logs: as JSON lines that Cloud Logging understands (the
+// level is in "severity" — DEBUG, INFO, WARNING, ERROR — and the text in "message") when
+// deployed or piped, and as short human lines on a terminal (NewLogger chooses). A Redactor
+// scrubs secret values (instance tokens) and URL credentials from every line, in either
+// format, as a last line of defence.
 package logging
 
 import (

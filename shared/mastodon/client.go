@@ -333,7 +333,12 @@ func neverSent(err error) bool {
 }
 
 func (c *Client) send(ctx context.Context, method, target string, payload []byte) (*http.Response, []byte, error) {
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	// An attempt ends at the request timeout or at the run's deadline, whichever comes first.
+	timeout := c.timeout
+	if left, ok := clock.Remaining(ctx, c.clock); ok && left > 0 && left < timeout {
+		timeout = left
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var rd io.Reader
 	if payload != nil {

@@ -11,8 +11,10 @@ import (
 	"github.com/fediops/fediops/shared/clock"
 )
 
-// DefaultStopBefore is how long before the deadline a run starts no new request.
-const DefaultStopBefore = 15 * time.Second
+// DefaultStopBefore is how long before the deadline a run starts no new request. Each request
+// is itself cut off at the deadline (the Mastodon client bounds every attempt by the time
+// left), so this only keeps a run from starting what cannot finish.
+const DefaultStopBefore = 5 * time.Second
 
 // Options configure a Run.
 type Options struct {
@@ -116,6 +118,7 @@ func (r *Run) Lost() bool { return r.lost != nil }
 // Wait sleeps until t if the deadline allows it, renewing the lease on the way; otherwise it
 // returns a *StopError with BudgetSpent. It is how a run waits for a rate-limit window.
 func (r *Run) Wait(ctx context.Context, t time.Time) error {
+	waiting := false
 	for {
 		now := r.o.Clock.Now()
 		wait := t.Sub(now)
@@ -125,8 +128,12 @@ func (r *Run) Wait(ctx context.Context, t time.Time) error {
 		if left, ok := r.Remaining(ctx); ok && wait > left-r.o.StopBefore {
 			return Stop(BudgetSpent, nil)
 		}
-		if r.o.OnWait != nil {
-			r.o.OnWait(t)
+		if !waiting {
+			waiting = true
+			r.o.Log.Info(fmt.Sprintf("waiting for the rate-limit window until %s", t.Local().Format(time.TimeOnly)), "until", t)
+			if r.o.OnWait != nil {
+				r.o.OnWait(t)
+			}
 		}
 		step := min(wait, r.o.TTL/3)
 		if err := r.o.Clock.Sleep(ctx, step); err != nil {
@@ -143,8 +150,6 @@ func (r *Run) Wait(ctx context.Context, t time.Time) error {
 // Then it checks the run as Check does.
 func (r *Run) Reserve(ctx context.Context, rate Rate, need int) error {
 	if rate.Spent(r.o.Clock.Now(), need) {
-		r.o.Log.Info(fmt.Sprintf("waiting for the rate-limit window until %s", rate.Reset.Local().Format(time.TimeOnly)),
-			"reset", rate.Reset, "remaining", rate.Remaining)
 		if err := r.Wait(ctx, rate.Reset.Add(time.Second)); err != nil {
 			return err
 		}
@@ -173,8 +178,6 @@ func (r *Run) Call(ctx context.Context, op func() error) error {
 		if !errors.As(err, &l) {
 			return err
 		}
-		r.o.Log.Info(fmt.Sprintf("waiting for the rate-limit window until %s", l.LimitedUntil().Local().Format(time.TimeOnly)),
-			"reset", l.LimitedUntil(), "cause", l.Error())
 		if werr := r.Wait(ctx, l.LimitedUntil().Add(time.Second)); werr != nil {
 			if reason, _ := ReasonOf(werr); reason == BudgetSpent {
 				return Stop(BudgetSpent, err)

@@ -61,7 +61,8 @@ func TestClassOf(t *testing.T) {
 
 func TestMargin(t *testing.T) {
 	for _, tt := range []struct{ timeout, margin time.Duration }{
-		{60 * time.Second, 10 * time.Second},
+		{30 * time.Second, 5 * time.Second},
+		{60 * time.Second, 6 * time.Second},
 		{240 * time.Second, 24 * time.Second},
 		{540 * time.Second, 54 * time.Second},
 		{3600 * time.Second, time.Minute},

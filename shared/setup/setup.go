@@ -7,6 +7,9 @@
 //	FEDIOPS_CONFIG                  configuration location: a path, file:///path or gs://bucket/object
 //	FEDIOPS_TIMEOUT                 the function's timeout, as deployed (--timeout); runs end before it
 //	FEDIOPS_LOG_LEVEL               debug, info (default), warning or error
+//	FEDIOPS_LOG_FORMAT              auto (default: human lines on a terminal, JSON otherwise), json or text;
+//	                                the deployed functions always write JSON
+//	NO_COLOR                        when set (not empty), human log lines have no colour
 //	FEDIOPS_STORAGE_ENDPOINT        Cloud Storage JSON API endpoint (tests: fake-gcs-server)
 //	FEDIOPS_SECRETMANAGER_ENDPOINT  Secret Manager gRPC endpoint host:port (tests: the fake)
 package setup
@@ -21,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -63,8 +67,15 @@ type Env struct {
 
 // Params say where to find things; FromGetenv fills them from the environment.
 type Params struct {
-	ConfigLocation        string
-	LogLevel              string
+	ConfigLocation string
+	LogLevel       string
+	// LogFormat is auto (""), json or text (logging.ParseFormat); Deployed means json.
+	LogFormat string
+	// NoColor turns colour off in human log lines (NO_COLOR).
+	NoColor bool
+	// NoArchive: the command does not use the archive (auth check); Open neither
+	// requires nor opens it, and Env.Store is nil.
+	NoArchive             bool
 	StorageEndpoint       string
 	SecretManagerEndpoint string
 	LogOutput             io.Writer
@@ -78,6 +89,8 @@ func ParamsFromEnv(getenv func(string) string, logOutput io.Writer) Params {
 	return Params{
 		ConfigLocation:        getenv("FEDIOPS_CONFIG"),
 		LogLevel:              getenv("FEDIOPS_LOG_LEVEL"),
+		LogFormat:             getenv("FEDIOPS_LOG_FORMAT"),
+		NoColor:               getenv("NO_COLOR") != "",
 		StorageEndpoint:       getenv("FEDIOPS_STORAGE_ENDPOINT"),
 		SecretManagerEndpoint: getenv("FEDIOPS_SECRETMANAGER_ENDPOINT"),
 		LogOutput:             logOutput,
@@ -85,10 +98,12 @@ func ParamsFromEnv(getenv func(string) string, logOutput io.Writer) Params {
 	}
 }
 
-// NewLogger returns the JSON logger at the level named by level ("" = info).
-func NewLogger(w io.Writer, level string, r *logging.Redactor) (*slog.Logger, error) {
+// NewLogger returns the logger p asks for, writing to p.LogOutput at p.LogLevel ("" = info):
+// JSON lines when deployed (exactly what Cloud Logging reads) or when the output is not a
+// terminal, short human lines on a terminal; p.LogFormat forces either.
+func NewLogger(p Params, r *logging.Redactor) (*slog.Logger, error) {
 	var l slog.Level
-	switch strings.ToLower(level) {
+	switch strings.ToLower(p.LogLevel) {
 	case "", "info":
 		l = slog.LevelInfo
 	case "debug":
@@ -98,9 +113,16 @@ func NewLogger(w io.Writer, level string, r *logging.Redactor) (*slog.Logger, er
 	case "error":
 		l = slog.LevelError
 	default:
-		return nil, fmt.Errorf("FEDIOPS_LOG_LEVEL %q: use debug, info, warning or error", level)
+		return nil, fmt.Errorf("FEDIOPS_LOG_LEVEL %q: use debug, info, warning or error", p.LogLevel)
 	}
-	return logging.New(w, l, r), nil
+	format, err := logging.ParseFormat(p.LogFormat)
+	if err != nil {
+		return nil, fmt.Errorf("FEDIOPS_LOG_FORMAT: %w", err)
+	}
+	if p.Deployed {
+		format = logging.JSON
+	}
+	return logging.NewLogger(p.LogOutput, logging.Options{Level: l, Redactor: r, Format: format, NoColor: p.NoColor}), nil
 }
 
 // Open loads the configuration and opens the archive store. The logger is usable even when
@@ -114,10 +136,12 @@ func Open(ctx context.Context, p Params) (*Env, error) {
 	if e.Clock == nil {
 		e.Clock = clock.Real{}
 	}
-	log, err := NewLogger(p.LogOutput, p.LogLevel, red)
+	log, err := NewLogger(p, red)
 	if err != nil {
-		e.Log = logging.New(p.LogOutput, slog.LevelInfo, red)
-		return e, err
+		fallback := p
+		fallback.LogLevel, fallback.LogFormat = "", ""
+		e.Log, _ = NewLogger(fallback, red)
+		return e, run.MarkPermanent(err)
 	}
 	e.Log = log
 	e.Secrets = secrets.NewResolver(
@@ -138,12 +162,35 @@ func Open(ctx context.Context, p Params) (*Env, error) {
 		return e, classifyLoad(err)
 	}
 	e.Config = cfg
+	if p.NoArchive {
+		return e, nil
+	}
+	if err := cfg.CheckArchive(); err != nil {
+		return e, run.MarkPermanent(err)
+	}
+	if cfg.ArchiveDefaulted {
+		e.Log.Warn(fmt.Sprintf("%s has no [archive]: archiving in the local directory %s (FediBlockHole's default; set [archive] url to choose)",
+			cfg.File, ArchiveLocation(cfg.Archive.URL)), "archive", ArchiveLocation(cfg.Archive.URL))
+	}
 	store, err := archive.Open(ctx, cfg.Archive.URL, e.StorageClient)
 	if err != nil {
 		return e, fmt.Errorf("archive %s: %w", cfg.Archive.URL, err)
 	}
 	e.Store = store
 	return e, nil
+}
+
+// ArchiveLocation is an archive URL as a person finds it: gs:// as it is, a local directory
+// as an absolute path.
+func ArchiveLocation(url string) string {
+	if strings.HasPrefix(url, "gs://") {
+		return url
+	}
+	dir := strings.TrimPrefix(url, "file://")
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
 }
 
 // classifyLoad marks configuration errors: an invalid file or a missing one needs a person;

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
+	"github.com/creack/pty"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,12 +27,99 @@ import (
 
 func TestNewLoggerLevels(t *testing.T) {
 	for _, lvl := range []string{"", "info", "debug", "warning", "warn", "error", "ERROR"} {
-		if _, err := NewLogger(&bytes.Buffer{}, lvl, nil); err != nil {
+		if _, err := NewLogger(Params{LogOutput: &bytes.Buffer{}, LogLevel: lvl}, nil); err != nil {
 			t.Errorf("%q: %v", lvl, err)
 		}
 	}
-	if _, err := NewLogger(&bytes.Buffer{}, "loud", nil); err == nil {
+	if _, err := NewLogger(Params{LogOutput: &bytes.Buffer{}, LogLevel: "loud"}, nil); err == nil {
 		t.Error("unknown level accepted")
+	}
+	if _, err := NewLogger(Params{LogOutput: &bytes.Buffer{}, LogFormat: "yaml"}, nil); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
+
+// TestLogFormat: FEDIOPS_LOG_FORMAT chooses the format for the CLI; the deployed functions
+// write JSON lines whatever it says, even to a terminal.
+func TestLogFormat(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	go io.Copy(io.Discard, ptmx)
+	tests := []struct {
+		name     string
+		p        Params
+		wantJSON bool
+	}{
+		{"CLI, pipe", Params{}, true},
+		{"CLI, text", Params{LogFormat: "text"}, false},
+		{"deployed, text asked", Params{LogFormat: "text", Deployed: true}, true},
+		{"CLI, terminal", Params{LogOutput: tty}, false},
+		{"CLI, terminal, json", Params{LogOutput: tty, LogFormat: "json"}, true},
+		{"deployed, terminal", Params{LogOutput: tty, Deployed: true}, true},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		if tt.p.LogOutput == nil {
+			tt.p.LogOutput = &b
+		}
+		log, err := NewLogger(tt.p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := log.Handler()
+		if _, isJSON := h.(*slog.JSONHandler); isJSON != tt.wantJSON {
+			t.Errorf("%s: handler %T, want JSON %v", tt.name, h, tt.wantJSON)
+		}
+	}
+	p := ParamsFromEnv(func(k string) string { return map[string]string{"FEDIOPS_LOG_FORMAT": "json", "NO_COLOR": "1"}[k] }, nil)
+	if p.LogFormat != "json" || !p.NoColor {
+		t.Errorf("params = %+v", p)
+	}
+}
+
+// TestOpenArchive: [archive] is required where the archive is opened, not by commands that
+// do without it; FediBlockHole's default directory is named in a WARNING.
+func TestOpenArchive(t *testing.T) {
+	dir := t.TempDir()
+	noArchive := filepath.Join(dir, "no-archive.toml")
+	if err := os.WriteFile(noArchive, []byte("[triage]\ndry_run = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	_, err := Open(context.Background(), Params{ConfigLocation: noArchive, LogOutput: &logs})
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "archive.url: is required") || !run.IsPermanent(err) {
+		t.Errorf("archive missing: %v", err)
+	}
+	env, err := Open(context.Background(), Params{ConfigLocation: noArchive, LogOutput: &logs, NoArchive: true})
+	if err != nil || env.Store != nil || env.Config == nil {
+		t.Errorf("NoArchive: %v", err)
+	}
+	fbh := filepath.Join(dir, "fbh.toml")
+	if err := os.WriteFile(fbh, []byte("blocklist_url_sources = []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cwd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(cwd)
+	logs.Reset()
+	env, err = Open(context.Background(), Params{ConfigLocation: fbh, LogOutput: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	want := filepath.Join(dir, config.DefaultFBHArchive)
+	if !strings.Contains(logs.String(), "archiving in the local directory "+want) || strings.Count(logs.String(), "\n") != 1 {
+		t.Errorf("the default archive is not named once:\n%s", logs.String())
+	}
+	if got := env.Store.Location("x"); !strings.Contains(got, config.DefaultFBHArchive) {
+		t.Errorf("store at %s", got)
 	}
 }
 

@@ -83,6 +83,15 @@ type SecretManager struct {
 	versions map[string][][]byte // "projects/P/secrets/S" → versions, index+1 = version number
 	disabled map[string]bool     // version names that are disabled
 	accessed []string
+	fail     codes.Code // every access fails with this code while it is not OK
+}
+
+// Fail makes every access fail with code (as during an outage: codes.Unavailable) until
+// Fail(codes.OK).
+func (f *SecretManager) Fail(code codes.Code) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = code
 }
 
 // StartSecretManager starts the fake on a loopback port and stops it when the test ends.
@@ -140,6 +149,9 @@ func (f *SecretManager) AccessSecretVersion(_ context.Context, r *secretmanagerp
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.accessed = append(f.accessed, name)
+	if f.fail != codes.OK {
+		return nil, status.Errorf(f.fail, "the service is unavailable (fault injected by the test)")
+	}
 	vs := f.versions[secret]
 	if len(vs) == 0 {
 		return nil, status.Errorf(codes.NotFound, "Secret [%s] not found or has no versions.", secret)
