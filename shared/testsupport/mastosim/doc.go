@@ -26,6 +26,12 @@
 //     `digest` is serialised from 4.2.9 on. Domains are normalised and validated by
 //     shared/domain, the same code fediops' parsers use (DomainNormalizable, Addressable with
 //     libidn, DomainValidator).
+//   - Admin email-domain blocks (4.0+): index (id DESC, every row including the MX-host
+//     children the admin UI adds, limit up to 200, Link headers), show (4.1+), create
+//     (422 "Validation failed: Domain has already been taken" on a duplicate, blank and
+//     invalid domains too; allow_with_approval from 4.3.0) and destroy (children with their
+//     parent); AddEmailDomainBlock seeds blocks as the admin UI makes them, MX children
+//     included.
 //   - GET /api/v1/instance/domain_blocks (with_user_facing_limitations, by_severity,
 //     public_domain obfuscation, digest of the real domain, show_domain_blocks settings).
 //   - POST /api/v1/admin/measures: instance_follows, instance_followers, instance_accounts, with
@@ -51,7 +57,7 @@
 //     role has all permissions, so Pundit denials only happen without a known token. The admin is
 //     not listed by the admin accounts API. client_credentials (app-only) tokens do not exist.
 //   - Side effects of domain blocks (suspending accounts, severing follows), audit logs, webhooks,
-//     emails, statuses, media, reports, email-domain blocks, domain allows, IP blocks, roles.
+//     emails, statuses, media, reports, domain allows, IP blocks, roles.
 //   - Rack::Attack's localhost safelist (real Mastodon does not throttle 127.0.0.1; the simulator
 //     does, which is what tests want), X-Forwarded-For handling, and the measures result cache.
 //   - Version differences other than: domain-block MAX_LIMIT (4.3.0), digest and the

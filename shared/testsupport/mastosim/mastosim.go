@@ -101,20 +101,22 @@ type Server struct {
 
 	throttles []throttleDef
 
-	mu            sync.Mutex
-	accounts      map[int64]*Account
-	lastAccountID int64
-	blocks        map[int64]*domainBlock
-	lastBlockID   int64
-	follows       map[string]followCounts
-	tokens        map[string]*token
-	apps          map[int64]*app
-	lastAppID     int64
-	requests      []*Request
-	faults        []*faultState
-	release       chan struct{}
-	counters      map[string]*counter
-	admin         adminUser
+	mu               sync.Mutex
+	accounts         map[int64]*Account
+	lastAccountID    int64
+	blocks           map[int64]*domainBlock
+	lastBlockID      int64
+	emailBlocks      map[int64]*emailDomainBlock
+	lastEmailBlockID int64
+	follows          map[string]followCounts
+	tokens           map[string]*token
+	apps             map[int64]*app
+	lastAppID        int64
+	requests         []*Request
+	faults           []*faultState
+	release          chan struct{}
+	counters         map[string]*counter
+	admin            adminUser
 }
 
 type followCounts struct{ follows, followers int }
@@ -164,16 +166,17 @@ func New(opts Options) *Server {
 		opts.ShowDomainBlocksRationale = "all"
 	}
 	s := &Server{
-		clk:      opts.Clock,
-		opts:     opts,
-		ver:      parseVersion(opts.Version),
-		accounts: map[int64]*Account{},
-		blocks:   map[int64]*domainBlock{},
-		follows:  map[string]followCounts{},
-		tokens:   map[string]*token{},
-		apps:     map[int64]*app{},
-		release:  make(chan struct{}),
-		counters: map[string]*counter{},
+		clk:         opts.Clock,
+		opts:        opts,
+		ver:         parseVersion(opts.Version),
+		accounts:    map[int64]*Account{},
+		blocks:      map[int64]*domainBlock{},
+		emailBlocks: map[int64]*emailDomainBlock{},
+		follows:     map[string]followCounts{},
+		tokens:      map[string]*token{},
+		apps:        map[int64]*app{},
+		release:     make(chan struct{}),
+		counters:    map[string]*counter{},
 	}
 	s.admin = adminUser{id: "1", username: "admin", createdAt: s.clk.Now().UTC()}
 	s.throttles = buildThrottles(opts)
@@ -466,6 +469,9 @@ func (s *Server) route(c *call) *response {
 		}
 	case p == "/api/v1/admin/measures" && m == http.MethodPost && !s.opts.DisableMeasures:
 		return s.measures(c)
+	}
+	if r := s.routeEmailDomainBlocks(c, p, seg); r != nil {
+		return r
 	}
 	return errorResponse(http.StatusNotFound, "Record not found")
 }
