@@ -36,6 +36,8 @@ type Section struct {
 	PageSize int `toml:"page_size"`
 	// LeaseTTL is how long a run's exclusive lease lasts if the run dies (default 10m).
 	LeaseTTL config.Duration `toml:"lease_ttl"`
+	// ListsConfig: list sources, presets and email-domain blocks (listsection.go).
+	ListsConfig
 
 	// overrides are the [instance.triage] tables, by instance name.
 	overrides map[string]*Override
@@ -48,6 +50,7 @@ type Override struct {
 	RejectDomains         *[]string `toml:"reject_domains"`
 	RequireConfirmedEmail *bool     `toml:"require_confirmed_email"`
 	MaxActions            *int      `toml:"max_actions"`
+	EmailBlockSettings
 }
 
 // DefaultApproveDomains are government and public-sector email domains.
@@ -78,6 +81,7 @@ type Effective struct {
 	MaxActions            int
 	PageSize              int
 	LeaseTTL              time.Duration
+	EmailBlocks           EmailBlockOptions
 }
 
 // LoadSection decodes and validates [triage] and the instances' [instance.triage] tables.
@@ -109,12 +113,14 @@ func CheckConfig(c *config.Config) error {
 }
 
 func (s *Section) applyDefaults(c *config.Config) {
-	if !c.IsDefined("triage", "approve_domains") {
+	// Presets set without the inline list replace the built-in default list (listsection.go).
+	if !c.IsDefined("triage", "approve_domains") && !presetsReplaceDefaults(c, "approve_domains", "approve_presets") {
 		s.ApproveDomains = slices.Clone(DefaultApproveDomains)
 	}
-	if !c.IsDefined("triage", "reject_domains") {
+	if !c.IsDefined("triage", "reject_domains") && !presetsReplaceDefaults(c, "reject_domains", "reject_presets") {
 		s.RejectDomains = slices.Clone(DefaultRejectDomains)
 	}
+	s.applyListDefaults()
 	if !c.IsDefined("triage", "require_confirmed_email") {
 		s.RequireConfirmedEmail = true
 	}
@@ -131,11 +137,13 @@ func (s *Section) applyDefaults(c *config.Config) {
 
 // Defaults returns the section of a file without [triage]: the built-in lists and defaults.
 func Defaults() *Section {
-	return &Section{
+	s := &Section{
 		ApproveDomains: slices.Clone(DefaultApproveDomains), RejectDomains: slices.Clone(DefaultRejectDomains),
 		RequireConfirmedEmail: true, MaxActions: DefaultMaxActions, PageSize: DefaultPageSize,
 		LeaseTTL: config.Duration{Duration: DefaultLeaseTTL}, overrides: map[string]*Override{},
 	}
+	s.applyListDefaults()
+	return s
 }
 
 // For returns the triage configuration of the instance called name.
@@ -147,8 +155,10 @@ func (s *Section) For(name string) Effective {
 	}
 	o := s.overrides[name]
 	if o == nil {
+		e.EmailBlocks = s.emailBlocksFor(nil)
 		return e
 	}
+	e.EmailBlocks = s.emailBlocksFor(&o.EmailBlockSettings)
 	if o.DryRun != nil {
 		e.DryRun = *o.DryRun
 	}
@@ -197,6 +207,7 @@ func (s *Section) check(c *config.Config, r config.Report) {
 		if o.MaxActions != nil && *o.MaxActions < 1 {
 			tr.Add("max_actions", "must be at least 1")
 		}
+		checkEmailBlockSettings(tr, o.EmailBlockSettings)
 		eff := s.For(inst.Name)
 		checkOverlap(tr, eff.ApproveDomains, eff.RejectDomains)
 	}
@@ -209,6 +220,8 @@ func (s *Section) check(c *config.Config, r config.Report) {
 	checkDomains(tr, "approve_domains", s.ApproveDomains)
 	checkDomains(tr, "reject_domains", s.RejectDomains)
 	checkOverlap(tr, s.ApproveDomains, s.RejectDomains)
+	s.checkLists(tr)
+	s.checkPresetOverlap(tr)
 	if s.MaxActions < 1 {
 		tr.Add("max_actions", "must be at least 1")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/fediops/fediops/functions/blocklist/fires"
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/domain"
+	"github.com/fediops/fediops/shared/listsource"
 	"github.com/fediops/fediops/shared/secrets"
 )
 
@@ -361,24 +362,7 @@ func (s ListSpec) SourceName() string {
 }
 
 // NameFromURL derives a short, stable name from a URL: host and file name.
-func NameFromURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	base := u.Path
-	if i := strings.LastIndexByte(base, '/'); i >= 0 {
-		base = base[i+1:]
-	}
-	switch {
-	case u.Host != "" && base != "":
-		return u.Host + "/" + base
-	case u.Host != "":
-		return u.Host
-	default:
-		return base
-	}
-}
+func NameFromURL(raw string) string { return listsource.NameFromURL(raw) }
 
 // SourceName returns the name of an instance source.
 func (s InstanceSourceSpec) SourceName() string {

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -346,4 +347,25 @@ func (c *Cache) record(ctx context.Context, cp *Copy, gen int64) string {
 		return "could not record the last good copy: " + err.Error()
 	}
 	return ""
+}
+
+// NameFromURL derives a short, stable name for a source from its URL: host and file name
+// ("lists.example/tier0.csv"), for reports and archive keys when the configuration names none.
+func NameFromURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	base := u.Path
+	if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	switch {
+	case u.Host != "" && base != "":
+		return u.Host + "/" + base
+	case u.Host != "":
+		return u.Host
+	default:
+		return base
+	}
 }
