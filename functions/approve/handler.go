@@ -49,10 +49,14 @@ func RunConfigured(ctx context.Context, env *setup.Env, msg Message) ([]*Result,
 		return nil, run.MarkPermanent(err)
 	}
 	runID := setup.RunID(env.Clock.Now())
+	lists, err := ReadLists(ctx, env, sec)
+	if err != nil {
+		return nil, run.MarkPermanent(err)
+	}
 	var results []*Result
 	var errs []error
 	for _, inst := range insts {
-		res, err := runInstance(ctx, env, sec.For(inst.Name), inst, msg, runID)
+		res, err := runInstance(ctx, env, sec, lists, inst, msg, runID)
 		if res != nil {
 			results = append(results, res)
 			if err == nil {
@@ -81,11 +85,12 @@ func selectInstances(cfg *config.Config, sec *Section, names []string) ([]config
 	return out, nil
 }
 
-func runInstance(ctx context.Context, env *setup.Env, tr Effective, inst config.Instance, msg Message, runID string) (*Result, error) {
+func runInstance(ctx context.Context, env *setup.Env, sec *Section, lists *Lists, inst config.Instance, msg Message, runID string) (*Result, error) {
+	tr := sec.For(inst.Name)
 	if msg.DryRun != nil {
 		tr.DryRun = *msg.DryRun
 	}
-	rules, err := NewRules(tr.ApproveDomains, tr.RejectDomains)
+	rules, err := sec.RulesFor(tr, lists)
 	if err != nil {
 		return nil, run.MarkPermanent(fmt.Errorf("instance %s: %w", inst.Name, err))
 	}
@@ -93,7 +98,7 @@ func runInstance(ctx context.Context, env *setup.Env, tr Effective, inst config.
 	if err != nil {
 		return nil, err // a missing secret is permanent, an unreachable Secret Manager is not
 	}
-	return Run(ctx, Deps{Accounts: client, Store: env.Store, Clock: env.Clock, Log: env.Log}, Options{
+	return Run(ctx, Deps{Accounts: client, EmailBlocks: client, Store: env.Store, Clock: env.Clock, Log: env.Log}, Options{
 		Instance:         inst.Name,
 		Rules:            rules,
 		RequireConfirmed: tr.RequireConfirmedEmail,
@@ -102,6 +107,7 @@ func runInstance(ctx context.Context, env *setup.Env, tr Effective, inst config.
 		DryRun:           tr.DryRun,
 		LeaseTTL:         tr.LeaseTTL,
 		RunID:            runID,
+		EmailBlocks:      tr.EmailBlocks,
 	})
 }
 

@@ -30,9 +30,11 @@ type Accounts interface {
 // Deps are the adapters a run uses.
 type Deps struct {
 	Accounts Accounts
-	Store    archive.Store
-	Clock    clock.Clock
-	Log      *slog.Logger
+	// EmailBlocks, if set, reads (and syncs) the instance's email-domain blocks.
+	EmailBlocks EmailDomainBlocks
+	Store       archive.Store
+	Clock       clock.Clock
+	Log         *slog.Logger
 }
 
 // Options configure one run for one instance.
@@ -49,6 +51,8 @@ type Options struct {
 	// StopBefore is how long before the deadline the run stops starting new actions
 	// (run.DefaultStopBefore).
 	StopBefore time.Duration
+	// EmailBlocks: reading and syncing the instance's email-domain blocks (emailblocks.go).
+	EmailBlocks EmailBlockOptions
 }
 
 // Outcomes recorded in the audit trail.
@@ -94,6 +98,8 @@ type Result struct {
 	Stopped  run.Reason `json:"stopped,omitempty"` // why the run stopped early, if it did
 	Audit    string     `json:"audit,omitempty"`   // where the audit trail was written
 	Records  []Record   `json:"-"`
+	// EmailBlocks is the email-domain block sync's outcome, when it ran.
+	EmailBlocks *EmailBlocksOutcome `json:"email_blocks,omitempty"`
 }
 
 // Run triages the pending local accounts of one instance. It holds the instance's lease for
@@ -122,6 +128,15 @@ func Run(ctx context.Context, d Deps, o Options) (*Result, error) {
 		}
 	}()
 
+	blocks, err := prepareEmailBlocks(ctx, r, d, &o, log)
+	if reason, ok := run.ReasonOf(err); ok {
+		res.Stopped = reason
+		log.Warn("triage stopped before reading the email-domain blocks ("+reason.Explain()+"); the next run continues", "stopped", string(reason))
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("triage %s: %w", o.Instance, err)
+	}
 	pending, err := listPending(ctx, r, d.Accounts, o.PageSize)
 	if reason, ok := run.ReasonOf(err); ok {
 		res.Stopped = reason
@@ -144,6 +159,11 @@ func Run(ctx context.Context, d Deps, o Options) (*Result, error) {
 	}
 	if runErr != nil {
 		return res, fmt.Errorf("triage %s: %w", o.Instance, runErr)
+	}
+	if res.Stopped == "" || res.Stopped == run.MaxActions { // what time and budget are left go to the email-domain blocks
+		if res.EmailBlocks, err = syncEmailBlocks(ctx, r, d, o, blocks, log); err != nil {
+			return res, fmt.Errorf("triage %s: email-domain blocks: %w", o.Instance, err)
+		}
 	}
 	return res, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/fediops/fediops/shared/fetch"
 	"github.com/fediops/fediops/shared/listsource"
 	"github.com/fediops/fediops/shared/logging"
+	"github.com/fediops/fediops/shared/setup"
 )
 
 // ListSource is a published domain list: an entry of approve_domain_sources or
@@ -158,4 +159,15 @@ func collectList(ctx context.Context, cache *listsource.Cache, r ListReader, src
 		}
 	}
 	return rep, res.Value
+}
+
+// ReadLists reads the configured list sources (nil when there are none) with the fetch
+// adapter of the environment. The error is a configuration problem.
+func ReadLists(ctx context.Context, env *setup.Env, sec *Section) (*Lists, error) {
+	srcs, err := sec.Sources()
+	if err != nil || len(srcs) == 0 {
+		return nil, err
+	}
+	f := fetch.New(sec.RequestTimeout.Duration, sec.MaxSourceBytes, fetch.WithHTTPClient(env.HTTPClient), fetch.WithStorage(env.StorageClient))
+	return CollectLists(ctx, ListDeps{Store: env.Store, Clock: env.Clock, Log: env.Log, Reader: f}, srcs, sec.MaxShrink()), nil
 }
