@@ -15,7 +15,7 @@ func TestParseDomainListFormats(t *testing.T) {
 		skipped                 map[string]int
 	}{
 		{name: "text with comments and forms", url: "https://lists.example/spam.txt",
-			data: "# spam providers\nmailinator.com\n  @Trash-Mail.COM  # inline comment\n*.tempmail.example\n.guerrilla.example\n// a C-style comment\n\nnot a domain!\ncom\nmailinator.com\n",
+			data:       "# spam providers\nmailinator.com\n  @Trash-Mail.COM  # inline comment\n*.tempmail.example\n.guerrilla.example\n// a C-style comment\n\nnot a domain!\ncom\nmailinator.com\n",
 			wantFormat: FormatText, want: []string{"mailinator.com", "trash-mail.com", "tempmail.example", "guerrilla.example"},
 			skipped: map[string]int{skipInvalid: 1, skipTopLevel: 1, skipDuplicate: 1}},
 		{name: "tootctl list output (children indented)", data: "spam.example\n  mx.spam.example\nother.example\n",
