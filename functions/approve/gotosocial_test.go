@@ -1,8 +1,11 @@
 package approve
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +84,36 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 		}
 		if got := pending(); !slices.Equal(got, all) {
 			t.Errorf("pending after dry run = %v", got)
+		}
+	})
+
+	t.Run("email-domain blocks: unsupported, reported once, nothing else changes", func(t *testing.T) {
+		var logs bytes.Buffer
+		d := deps
+		d.EmailBlocks, d.Log = client, logging.New(&logs, slog.LevelDebug, logging.NewRedactor())
+		o := opts
+		o.DryRun, o.RunID = true, "email-blocks"
+		o.EmailBlocks = EmailBlockOptions{Read: true, Sync: true, MaxAdditions: -1, MaxRemovals: -1}
+		res, err := Run(ctx, d, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Pending != 8 || res.Approved != 3 || res.Rejected != 2 || res.Held != 3 {
+			t.Errorf("triage changed with email-domain blocks on: %+v", res)
+		}
+		if res.EmailBlocks == nil || !strings.Contains(res.EmailBlocks.Unsupported, "gotosocial") || res.EmailBlocks.Plan != nil {
+			t.Errorf("email-domain blocks outcome %+v", res.EmailBlocks)
+		}
+		if n := strings.Count(logs.String(), "email-domain blocks are not supported"); n != 1 {
+			t.Errorf("reported %d times:\n%s", n, logs.String())
+		}
+		out, err := SyncEmailBlocks(ctx, d, EmailBlocksOptions{Instance: "gts", Rules: testRules(t), LeaseTTL: time.Minute, RunID: "cli",
+			Blocks: EmailBlockOptions{Sync: true, MaxAdditions: -1, MaxRemovals: -1}})
+		if err != nil || out.Unsupported == "" {
+			t.Errorf("email-blocks sync against GoToSocial: %+v, %v", out, err)
+		}
+		if got := pending(); !slices.Equal(got, all) {
+			t.Errorf("pending after the email-domain block runs = %v", got)
 		}
 	})
 
