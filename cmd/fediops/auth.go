@@ -54,7 +54,9 @@ type authFunction struct {
 
 // authFunctions are the functions that use an instance's token, in the order they are reported.
 var authFunctions = []authFunction{
-	{name: fnTriage, scopes: []string{"admin:read:accounts", "admin:write:accounts"}, probe: mastodon.ProbeAdminAccounts},
+	// Triage reads the instance's email-domain blocks as reject entries and, with
+	// sync_email_domain_blocks, creates and removes its own.
+	{name: fnTriage, scopes: []string{"admin:read:accounts", "admin:write:accounts", "admin:read:email_domain_blocks", "admin:write:email_domain_blocks"}, probe: mastodon.ProbeAdminAccounts},
 	// admin:read is for the measures (POST /api/v1/admin/measures) behind the follow checks:
 	// it has no granular scope.
 	{name: fnBlocklist, scopes: []string{"admin:read:domain_blocks", "admin:write:domain_blocks", "admin:read"}, probe: mastodon.ProbeDomainBlocks},
@@ -156,9 +158,9 @@ func (c *cli) authLoginCmd() *cobra.Command {
 		Use:   "login --instance URL",
 		Short: "Get an admin access token through OAuth and store it in Secret Manager (or print it)",
 		Long: `Registers an application on the instance with the minimum scopes for the chosen functions
-(triage: admin:read:accounts admin:write:accounts; blocklist: admin:read:domain_blocks
-admin:write:domain_blocks admin:read; plus profile, or read:accounts before Mastodon 4.3, to
-verify the token), runs the OAuth
+(triage: admin:read:accounts admin:write:accounts admin:read:email_domain_blocks
+admin:write:email_domain_blocks; blocklist: admin:read:domain_blocks admin:write:domain_blocks
+admin:read; plus profile, or read:accounts before Mastodon 4.3, to verify the token), runs the OAuth
 authorization-code flow with PKCE, verifies the token, and stores it as a new version of the
 Secret Manager secret named by --store (endpoint: $FEDIOPS_SECRETMANAGER_ENDPOINT, else Google's
 with Application Default Credentials). Without --store the token is printed on stdout.

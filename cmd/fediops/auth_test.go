@@ -166,6 +166,7 @@ func TestAuthLoginGoToSocial(t *testing.T) {
 			t.Fatalf("redirect_uri = %q", redirect)
 		}
 		if got := strings.Fields(q.Get("scope")); !slices.Equal(got, []string{"admin:read:accounts", "admin:write:accounts",
+			"admin:read:email_domain_blocks", "admin:write:email_domain_blocks",
 			"admin:read:domain_blocks", "admin:write:domain_blocks", "admin:read", "profile"}) {
 			t.Errorf("scope = %q", got)
 		}
@@ -232,7 +233,7 @@ func TestAuthLoginGoToSocial(t *testing.T) {
 		r := startCLI(t, nil, "auth", "login", "--instance", gts.URL, "--oob", "--for", "triage")
 		authURL := r.waitStderr(t, authURLRe)
 		q := authorizeParams(t, authURL)
-		if q.Get("redirect_uri") != mastodon.OOBRedirectURI || q.Get("scope") != "admin:read:accounts admin:write:accounts profile" {
+		if q.Get("redirect_uri") != mastodon.OOBRedirectURI || q.Get("scope") != "admin:read:accounts admin:write:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks profile" {
 			t.Errorf("redirect_uri %q, scope %q", q.Get("redirect_uri"), q.Get("scope"))
 		}
 		r.waitStderr(t, regexp.MustCompile(`paste the authorization code`))
@@ -362,7 +363,7 @@ func TestAuthLoginMastodon(t *testing.T) {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, r.stdout.String(), r.stderr.String())
 		}
 		out := r.stdout.String()
-		for _, want := range []string{"token: ok: @admin", "scopes: ok: admin:read:accounts admin:write:accounts (for triage)", "triage read: ok"} {
+		for _, want := range []string{"token: ok: @admin", "scopes: ok: admin:read:accounts admin:write:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks (for triage)", "triage read: ok"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, out)
 			}
@@ -404,7 +405,7 @@ func TestAuthLoginOldMastodon(t *testing.T) {
 	t.Cleanup(srv.Close)
 	r := startCLI(t, nil, "auth", "login", "--instance", srv.URL, "--for", "triage")
 	authURL := r.waitStderr(t, authURLRe)
-	if q := authorizeParams(t, authURL); q.Get("scope") != "admin:read:accounts admin:write:accounts read:accounts" {
+	if q := authorizeParams(t, authURL); q.Get("scope") != "admin:read:accounts admin:write:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks read:accounts" {
 		t.Errorf("scope = %q", q.Get("scope"))
 	}
 	resp, err := http.Get(authURL)
@@ -487,8 +488,8 @@ func problemLines(out string) []string {
 func TestAuthCheck(t *testing.T) {
 	sim := mastosim.New(mastosim.Options{})
 	tokens := map[string]string{
-		"full":    "admin:read:accounts admin:write:accounts profile",
-		"nowrite": "admin:read:accounts profile",
+		"full":    "admin:read:accounts admin:write:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks profile",
+		"nowrite": "admin:read:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks profile",
 		"coarse":  "admin:read admin:write",
 		"blk":     "admin:read:domain_blocks admin:write:domain_blocks admin:read profile",
 	}
@@ -512,7 +513,7 @@ func TestAuthCheck(t *testing.T) {
 		}
 		for _, want := range []string{
 			"full: token: ok: @admin",
-			"full: scopes: ok: admin:read:accounts admin:write:accounts (for triage)",
+			"full: scopes: ok: admin:read:accounts admin:write:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks (for triage)",
 			"full: triage read: ok: GET /api/v2/admin/accounts?limit=1",
 			"nowrite: scopes: missing scope admin:write:accounts (needed by triage",
 			"nowrite: triage read: ok",
@@ -646,8 +647,8 @@ url = "/tmp/x"
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"a": {"admin:read:accounts", "admin:write:accounts"},
-		"b": {"admin:read:accounts", "admin:write:accounts", "admin:read:domain_blocks", "admin:write:domain_blocks", "admin:read"},
+		"a": {"admin:read:accounts", "admin:write:accounts", "admin:read:email_domain_blocks", "admin:write:email_domain_blocks"},
+		"b": {"admin:read:accounts", "admin:write:accounts", "admin:read:email_domain_blocks", "admin:write:email_domain_blocks", "admin:read:domain_blocks", "admin:write:domain_blocks", "admin:read"},
 		"c": {"admin:read:domain_blocks", "admin:write:domain_blocks", "admin:read"},
 	}
 	for _, inst := range cfg.Instances {

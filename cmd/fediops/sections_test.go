@@ -174,7 +174,7 @@ func TestTimeoutFlag(t *testing.T) {
 // TestAuthCheckWithoutArchive: checking tokens needs the instances, not the archive.
 func TestAuthCheckWithoutArchive(t *testing.T) {
 	sim := mastosim.New(mastosim.Options{})
-	sim.AddToken("auth-check-token-123", "admin:read:accounts admin:write:accounts profile")
+	sim.AddToken("auth-check-token-123", "admin:read:accounts admin:write:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks profile")
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()

@@ -18,7 +18,7 @@ func (c *cli) triageCmd() *cobra.Command {
 		Use:   "triage",
 		Short: "Registration triage: approve or reject pending sign-ups by email domain",
 	}
-	cmd.AddCommand(c.triageRunCmd(), c.triageClassifyCmd())
+	cmd.AddCommand(c.triageRunCmd(), c.triageClassifyCmd(), c.triagePresetsCmd(), c.triageEmailBlocksCmd())
 	return cmd
 }
 
@@ -87,6 +87,7 @@ func printTriage(c *cli, results []*approve.Result) {
 		if r.Audit != "" {
 			fmt.Fprintf(c.stdout, "  audit trail: %s\n", r.Audit)
 		}
+		c.printEmailBlocks(r.EmailBlocks)
 	}
 }
 
@@ -96,7 +97,9 @@ func (c *cli) triageClassifyCmd() *cobra.Command {
 		Use:   "classify EMAIL...",
 		Short: "Print the decision for each address (no network): one JSON line per address",
 		Long: "Classify email addresses with the configured rules (--config, $FEDIOPS_CONFIG) or, without a\n" +
-			"configuration, with the built-in default domain lists. Prints {\"email\",\"decision\",\"rule\"} lines.",
+			"configuration, with the built-in default domain lists. Prints {\"email\",\"decision\",\"rule\"} lines.\n" +
+			"Presets count; list sources (approve_domain_sources, reject_domain_sources, the disposable\n" +
+			"preset) and the instances' email-domain blocks are not read.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rules, err := c.classifyRules(cmd.Context(), instance)
@@ -127,7 +130,7 @@ func (c *cli) classifyRules(ctx context.Context, instance string) (*approve.Rule
 			return nil, fail(exitConfig, fmt.Errorf("--instance needs a configuration"))
 		}
 		d := approve.Defaults()
-		return approve.NewRules(d.ApproveDomains, d.RejectDomains)
+		return d.RulesFor(d.For(""), nil)
 	}
 	p := c.params()
 	p.ConfigLocation = loc
@@ -146,13 +149,11 @@ func (c *cli) classifyRules(ctx context.Context, instance string) (*approve.Rule
 	if err != nil {
 		return nil, fail(exitConfig, err)
 	}
-	approveDomains, rejectDomains := sec.ApproveDomains, sec.RejectDomains
 	if instance != "" {
 		if _, ok := cfg.Instance(instance); !ok {
 			return nil, fail(exitConfig, fmt.Errorf("unknown instance %q", instance))
 		}
-		tr := sec.For(instance)
-		approveDomains, rejectDomains = tr.ApproveDomains, tr.RejectDomains
 	}
-	return approve.NewRules(approveDomains, rejectDomains)
+	// The presets are built in; list sources need the network and are not read here.
+	return sec.RulesFor(sec.For(instance), nil)
 }
