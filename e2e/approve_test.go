@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func deploy(t *testing.T, extraConfig string) *deployment {
 	t.Helper()
 	d := &deployment{gcs: gcpfake.StartStorage(t, "fediops-config", "fediops-archive"), sm: gcpfake.StartSecretManager(t)}
 	d.sim = mastosim.New(mastosim.Options{})
-	d.sim.AddToken(triageToken, "admin:read:accounts admin:write:accounts admin:read:domain_blocks admin:write:domain_blocks admin:read")
+	d.sim.AddToken(triageToken, "admin:read:accounts admin:write:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks admin:read:domain_blocks admin:write:domain_blocks admin:read")
 	srv := httptest.NewServer(d.sim)
 	t.Cleanup(srv.Close)
 	d.url = srv.URL
@@ -158,5 +159,58 @@ func TestApproveBadConfigIsReported(t *testing.T) {
 	}
 	if !hasLog(logLines(t), "ERROR", "triage.max_actions") {
 		t.Errorf("config problem not logged with its key:\n%s", stdout.String())
+	}
+}
+
+// TestApproveListSourcesAndEmailBlocksDeployed: the deployed function reads a reject list
+// from Cloud Storage (gs://), rejects a pending sign-up it names (the audit names the list),
+// keeps the instance's email-domain blocks equal to the reject list and rejects a sign-up
+// whose domain an admin blocked by hand.
+func TestApproveListSourcesAndEmailBlocksDeployed(t *testing.T) {
+	d := deploy(t, `
+[triage]
+reject_domains = ["gmail.com"]
+reject_domain_sources = [ { url = "gs://fediops-config/lists/spam.txt", name = "spam" } ]
+sync_email_domain_blocks = true
+`)
+	d.gcs.Put("fediops-config", "lists/spam.txt", []byte("# our spam list\nlisted.example\n"))
+	d.sim.AddEmailDomainBlock(mastosim.EmailDomainBlock{Domain: "byhand.example"})
+	now := time.Now()
+	listed := d.sim.AddAccount(mastosim.Account{Username: "lis", Email: "lis@listed.example", Confirmed: true, CreatedAt: now})
+	byHand := d.sim.AddAccount(mastosim.Account{Username: "man", Email: "man@byhand.example", Confirmed: true, CreatedAt: now})
+	gov := d.sim.AddAccount(mastosim.Account{Username: "gov", Email: "gov@agency.gov", Confirmed: true, CreatedAt: now})
+	if code := publish(t, "Approve", []byte(`{}`), now); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for name, id := range map[string]string{"lis": listed, "man": byHand} {
+		if _, exists := d.sim.Account(id); exists {
+			t.Errorf("%s not rejected", name)
+		}
+	}
+	if a, _ := d.sim.Account(gov); !a.Approved {
+		t.Error("gov not approved")
+	}
+	var audit string
+	for _, b := range d.gcs.Objects(t, "fediops-archive", "prod/triage/main/") {
+		audit += string(b)
+	}
+	for _, want := range []string{`"rule":"reject_domain_sources spam: listed.example"`, `"rule":"email_domain_block: byhand.example"`} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit lacks %s:\n%s", want, audit)
+		}
+	}
+	var blocks []string
+	for _, b := range d.sim.EmailDomainBlocks() {
+		blocks = append(blocks, b.Domain)
+	}
+	slices.Sort(blocks)
+	if !slices.Equal(blocks, []string{"byhand.example", "gmail.com", "listed.example"}) {
+		t.Errorf("email-domain blocks %v", blocks)
+	}
+	if len(d.gcs.Objects(t, "fediops-archive", "prod/triage-lists/objects/")) != 1 || len(d.gcs.Objects(t, "fediops-archive", "prod/triage-email-blocks/state/")) != 1 {
+		t.Error("the list copy or the email-domain block state is not archived")
+	}
+	if !hasLog(logLines(t), "INFO", "email-domain blocks of main synced") {
+		t.Errorf("no sync line:\n%s", stdout.String())
 	}
 }

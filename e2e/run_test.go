@@ -100,7 +100,7 @@ func TestApproveNeverSleepsPastItsTimeout(t *testing.T) {
 	now := time.Now()
 	ahead := now.Truncate(5 * time.Minute).Add(5*time.Minute + time.Second).Sub(now)
 	d.sim = mastosim.New(mastosim.Options{RateLimit: 3, Clock: aheadClock(ahead)})
-	d.sim.AddToken(triageToken, "admin:read:accounts admin:write:accounts")
+	d.sim.AddToken(triageToken, "admin:read:accounts admin:write:accounts admin:read:email_domain_blocks admin:write:email_domain_blocks")
 	srv := httptest.NewServer(d.sim)
 	t.Cleanup(srv.Close)
 	d.gcs.Put("fediops-config", "fediops.toml", []byte(fmt.Sprintf(`
