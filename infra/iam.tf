@@ -1,7 +1,9 @@
 # Identities and every permission fediops holds. Least privilege, resource by resource:
 #
 #   account          grants (scope)
-#   fediops-approve     archive bucket: create, get; overwrite only leases/triage/*
+#   fediops-approve     archive bucket: create, get; overwrite only leases/triage/*, the
+#                       list sources' last good copy pointers (triage-lists/sources/*) and
+#                       the email-domain block state (triage-email-blocks/state/*)
 #                       config bucket: get;  its token secrets: secretAccessor
 #   fediops-blocklist   archive bucket: create, get, list; overwrite only leases/blocklist/*
 #                       and blocklist/* outside blocklist/snapshots/ and blocklist/objects/
@@ -103,7 +105,11 @@ resource "google_project_iam_custom_role" "object_replace" {
 locals {
   # The control objects each function overwrites, as IAM condition expressions.
   control_objects = {
-    approve = "resource.name.startsWith(\"${local.archive_objects}leases/triage/\")"
+    approve = join(" ", [
+      "resource.name.startsWith(\"${local.archive_objects}leases/triage/\") ||",
+      "resource.name.startsWith(\"${local.archive_objects}triage-lists/sources/\") ||",
+      "resource.name.startsWith(\"${local.archive_objects}triage-email-blocks/state/\")",
+    ])
     backupaudit = join(" ", [
       "resource.name.startsWith(\"${local.archive_objects}leases/backup/\") ||",
       "resource.name.startsWith(\"${local.archive_objects}backup/drill/state/\")",

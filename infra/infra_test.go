@@ -1091,7 +1091,8 @@ func TestLeastPrivilege(t *testing.T) {
 	want := []string{
 		"approve: bucket " + archive + ": " + create,
 		"approve: bucket " + archive + ": " + read,
-		"approve: bucket " + archive + ": " + replace + " if " + startsWith("leases/triage/"),
+		"approve: bucket " + archive + ": " + replace + " if " + startsWith("leases/triage/") + " || " + startsWith("triage-lists/sources/") +
+			" || " + startsWith("triage-email-blocks/state/"),
 		"approve: bucket " + config + ": " + read,
 		"approve: secret " + secrets + ": roles/secretmanager.secretAccessor " + fmt.Sprintf(tokens, "approve"),
 
