@@ -226,7 +226,7 @@ func checkListURL(r config.Report, raw string) {
 		r.Add("url", "%q: use https://, file://, gs:// (or http:// on loopback)", raw)
 	case u.Scheme == "http" && !config.LoopbackHost(u.Hostname()):
 		r.Add("url", "%q: plain http is only allowed on loopback; lists can be tampered with in transit", raw)
-	case u.Scheme == "file" && !strings.HasPrefix(u.Path, "/"):
+	case u.Scheme == "file" && ((u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/")):
 		r.Add("url", "%q: file URLs must be absolute (file:///path)", raw)
 	}
 }
