@@ -69,6 +69,9 @@ type EmailBlockState struct {
 	// Approved is the part of a held plan an admin approved that is not done yet: the guard
 	// lets it through until it is.
 	Approved *ApprovedEmailBlocks `json:"approved,omitempty"`
+	// Refused are the domains the server would not block (422 for a domain it does not
+	// accept), with its answer: not tried again while a list names them.
+	Refused map[string]string `json:"refused,omitempty"`
 }
 
 // OwnedEmailBlock is a block fediops created.
@@ -96,6 +99,7 @@ const (
 	SkipApproveBeneath    = "approve_entry_beneath"    // an approve entry lies under the domain
 	SkipApproveListDown   = "approve_list_unavailable" // not added while an approve list cannot be read
 	SkipSourceUnavailable = "source_unavailable"       // retracted, but a list that named it cannot be read
+	SkipRefused           = "refused_by_server"        // the server refused to block it before
 )
 
 // EmailBlockAction is one change to the instance's email-domain blocks.
@@ -313,10 +317,11 @@ func syncEmailBlocks(ctx context.Context, r *run.Run, d Deps, o Options, v *emai
 	}
 	desired, skips := desiredEmailBlocks(o.Rules, mailHosts)
 	out.Plan = planEmailBlocks(v.blocks, desired, v.state, planOptions{
-		RequireApproval: o.EmailBlocks.RequireApproval, Missing: o.Rules.Missing()})
+		RequireApproval: o.EmailBlocks.RequireApproval, Missing: o.Rules.Missing(), Unwanted: skips})
 	out.Plan.Instance, out.Plan.Server = o.Instance, v.server.String()
 	out.Plan.Skipped = sortedSkips(append(out.Plan.Skipped, skips...))
 	out.Skipped = len(out.Plan.Skipped)
+	s.pruneRefused(desired)
 	return out, s.run(ctx)
 }
 
@@ -328,6 +333,9 @@ type emailSync struct {
 	v   *emailBlocksView
 	log *slog.Logger
 	out *EmailBlocksOutcome
+	// readBack is the instance's blocks as read back after the first refused or lost create
+	// of the run (nil until then): later ones look there, not at the server again.
+	readBack map[string]mastodon.EmailDomainBlock
 }
 
 func (s *emailSync) run(ctx context.Context) error {
@@ -537,7 +545,11 @@ func (s *emailSync) create(ctx context.Context, res *EmailBlockResult) error {
 		}
 		res.Outcome, res.Error = OutcomeFailed, err.Error()
 		s.out.Failed++
-		return nil // the server refused this domain; the others may go through
+		if s.v.state.Refused == nil {
+			s.v.state.Refused = map[string]string{}
+		}
+		s.v.state.Refused[res.Domain] = err.Error() // not tried again while a list names it
+		return nil                                  // the server refused this domain; the others may go through
 	default:
 		res.Outcome, res.Error = OutcomeFailed, err.Error()
 		return err
@@ -573,18 +585,26 @@ func (s *emailSync) remove(ctx context.Context, res *EmailBlockResult) error {
 
 func (s *emailSync) own(res *EmailBlockResult, id string) {
 	s.v.state.Owned[res.Domain] = OwnedEmailBlock{ID: id, RequireApproval: res.RequireApproval, Lists: res.Lists, Created: s.d.Clock.Now().UTC()}
+	if s.readBack != nil {
+		s.readBack[res.Domain] = mastodon.EmailDomainBlock{ID: id, Domain: res.Domain}
+	}
 }
 
-// find reads the blocks back and returns the one on domain, if any.
+// find returns the block on domain d, if any, as the instance has it now: the blocks are
+// read back once per run, and each create that succeeds afterwards is added to that copy.
 func (s *emailSync) find(ctx context.Context, d string) (*mastodon.EmailDomainBlock, error) {
-	blocks, err := listEmailBlocks(ctx, s.r, s.d.EmailBlocks)
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range blocks {
-		if b.Domain == d {
-			return &b, nil
+	if s.readBack == nil {
+		blocks, err := listEmailBlocks(ctx, s.r, s.d.EmailBlocks)
+		if err != nil {
+			return nil, err
 		}
+		s.readBack = make(map[string]mastodon.EmailDomainBlock, len(blocks))
+		for _, b := range blocks {
+			s.readBack[b.Domain] = b
+		}
+	}
+	if b, ok := s.readBack[d]; ok {
+		return &b, nil
 	}
 	return nil, nil
 }
@@ -599,6 +619,15 @@ func (s *emailSync) pruneOwned() {
 	for d, own := range s.v.state.Owned {
 		if byDomain[d] != own.ID {
 			delete(s.v.state.Owned, d)
+		}
+	}
+}
+
+// pruneRefused forgets refusals of domains no list names any more.
+func (s *emailSync) pruneRefused(desired map[string][]string) {
+	for d := range s.v.state.Refused {
+		if _, ok := desired[d]; !ok {
+			delete(s.v.state.Refused, d)
 		}
 	}
 }
@@ -750,6 +779,9 @@ func desiredEmailBlocks(rules *Rules, mailHosts map[string]string) (map[string][
 type planOptions struct {
 	RequireApproval bool
 	Missing         []MissingList
+	// Unwanted are the reject entries left out of the blocks, which say why an owned block
+	// on one of them goes.
+	Unwanted []EmailBlockSkip
 }
 
 // planEmailBlocks computes the actions that make the instance's blocks match desired,
@@ -776,6 +808,8 @@ func planEmailBlocks(current []mastodon.EmailDomainBlock, desired map[string][]s
 		lists := desired[d]
 		b, exists := byDomain[d]
 		switch {
+		case !exists && st.Refused[d] != "":
+			p.Skipped = append(p.Skipped, EmailBlockSkip{Domain: d, Reason: SkipRefused, Detail: "the server refused it before: " + st.Refused[d]})
 		case !exists && len(approveDown) > 0:
 			p.Skipped = append(p.Skipped, EmailBlockSkip{Domain: d, Reason: SkipApproveListDown, Detail: approveDown[0] + " cannot be read: no block is added until it can"})
 		case !exists:
@@ -788,6 +822,10 @@ func planEmailBlocks(current []mastodon.EmailDomainBlock, desired map[string][]s
 		case !owned(b):
 			p.Skipped = append(p.Skipped, EmailBlockSkip{Domain: d, Reason: SkipManualBlock, Detail: "the instance already has a block on it that fediops did not make; left as it is"})
 		}
+	}
+	unwanted := map[string]string{}
+	for _, s := range o.Unwanted {
+		unwanted[s.Domain] = s.Detail
 	}
 	for _, b := range current {
 		if !owned(b) {
@@ -802,7 +840,11 @@ func planEmailBlocks(current []mastodon.EmailDomainBlock, desired map[string][]s
 			p.Skipped = append(p.Skipped, EmailBlockSkip{Domain: b.Domain, Reason: SkipSourceUnavailable, Detail: rejectDown[down] + " cannot be read; kept until it can"})
 			continue
 		}
-		p.Actions = append(p.Actions, EmailBlockAction{Action: ActionRemove, Domain: b.Domain, ID: b.ID, Reason: "retracted: no list names it any more", Lists: st.Owned[b.Domain].Lists})
+		reason := "retracted: no list names it any more"
+		if why := unwanted[b.Domain]; why != "" {
+			reason = "listed, but no longer made a block: " + why
+		}
+		p.Actions = append(p.Actions, EmailBlockAction{Action: ActionRemove, Domain: b.Domain, ID: b.ID, Reason: reason, Lists: st.Owned[b.Domain].Lists})
 	}
 	slices.SortStableFunc(p.Actions, func(a, b EmailBlockAction) int {
 		return cmp.Or(cmp.Compare(actionOrder(a.Action), actionOrder(b.Action)), strings.Compare(a.Domain, b.Domain))

@@ -442,3 +442,57 @@ func TestRunSyncsAfterDeciding(t *testing.T) {
 		t.Errorf("record %+v, %v", rec, err)
 	}
 }
+
+// refuser sends a name the server refuses in place of one domain, to get Mastodon's real 422
+// for a domain it does not accept.
+type refuser struct {
+	*mastodon.Client
+	domain string
+}
+
+func (r refuser) CreateEmailDomainBlock(ctx context.Context, d string, approval bool) (mastodon.EmailDomainBlock, error) {
+	if d == r.domain {
+		d = "not a domain!"
+	}
+	return r.Client.CreateEmailDomainBlock(ctx, d, approval)
+}
+
+// A domain the server refuses fails once (ERROR), is remembered and not tried again while a
+// list names it; the other domains go through.
+func TestEmailBlocksRefusedDomainIsNotRetried(t *testing.T) {
+	ctx := context.Background()
+	h := newEmailHarness(t, mastosim.Options{})
+	blocks := refuser{h.client, "odd.example"}
+	out, err := SyncEmailBlocks(ctx, h.emailDeps(blocks), syncOptions(emailRules(t, nil, []string{"odd.example", "spam.example"}), "r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Failed != 1 || out.Created != 1 || !strings.Contains(h.logs.String(), "email-domain block create odd.example on main failed") {
+		t.Fatalf("first run: %+v\n%s", out, h.logs)
+	}
+	h.sim.ResetRequests()
+	out, err = SyncEmailBlocks(ctx, h.emailDeps(blocks), syncOptions(emailRules(t, nil, []string{"odd.example", "spam.example"}), "r2"))
+	if err != nil || out.Failed != 0 || skipReasons(out.Plan)["odd.example"] != SkipRefused || h.emailWrites() != 0 {
+		t.Errorf("second run: %+v, %v, %d writes", out, err, h.emailWrites())
+	}
+	// Off the list, the refusal is forgotten.
+	if _, err := SyncEmailBlocks(ctx, h.emailDeps(blocks), syncOptions(emailRules(t, nil, []string{"spam.example"}), "r3")); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := loadEmailBlockState(ctx, h.store, "main"); len(st.Refused) != 0 {
+		t.Errorf("refused %v", st.Refused)
+	}
+}
+
+// An owned block whose domain gets an approve entry beneath it goes, and says why.
+func TestEmailBlocksRemovedWhenAnApproveEntryComesBeneath(t *testing.T) {
+	ctx := context.Background()
+	h := newEmailHarness(t, mastosim.Options{})
+	if _, err := SyncEmailBlocks(ctx, h.emailDeps(h.client), syncOptions(emailRules(t, nil, []string{"agency.example"}), "b1")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := SyncEmailBlocks(ctx, h.emailDeps(h.client), syncOptions(emailRules(t, []string{"dept.agency.example"}, []string{"agency.example"}), "b2"))
+	if err != nil || out.Removed != 1 || len(h.blocks()) != 0 || !strings.Contains(out.Results[0].Reason, "approve_domains: dept.agency.example lies beneath it") {
+		t.Errorf("%+v, %v", out, err)
+	}
+}
