@@ -69,6 +69,8 @@
 //     a trailing empty label ("example.com..", "."), percent escapes, and code points unassigned
 //     in Unicode 3.2 that libidn passes through (see shared/domain's package comment). The
 //     simulator refuses them: 422, or 500 where golang.org/x/net/idna refuses the label.
+//   - Email-domain blocks at sign-up: sign-ups are not modelled, so blocks match nothing and
+//     their history counts are always "0"; the API never adds MX children (as in Mastodon).
 //   - Measures: only instance_follows, instance_followers and instance_accounts (other keys are
 //     skipped like unknown ones); per-day data values are always "0" since follows carry no dates.
 //     The 4.6.4 rules besides the dates (keys required, start_at capped to two years before
