@@ -116,7 +116,8 @@ func (r *Rules) With(sets []RuleSet, missing []MissingList) *Rules {
 // Missing returns the lists that could not be read.
 func (r *Rules) Missing() []MissingList { return slices.Clone(r.missing) }
 
-// Suffixes returns the suffixes with an entry deciding d, and the list of the first such entry.
+// Suffixes returns the suffixes with an entry deciding d, each with the lists of those entries
+// (in the order the lists were given).
 func (r *Rules) Suffixes(d Decision) map[string][]string {
 	out := map[string][]string{}
 	for s, es := range r.entries {

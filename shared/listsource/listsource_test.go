@@ -349,3 +349,17 @@ func TestGetChecksUnchangedBytesAgain(t *testing.T) {
 		t.Fatalf("stricter check: %+v", r)
 	}
 }
+
+func TestNameFromURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://lists.example/tier0.csv":    "lists.example/tier0.csv",
+		"https://lists.example":              "lists.example",
+		"gs://bucket/lists/spam.txt":         "bucket/spam.txt",
+		"file:///etc/fediops/partners.csv":   "partners.csv",
+		"https://lists.example/dir/?x=1#top": "lists.example",
+	} {
+		if got := listsource.NameFromURL(raw); got != want {
+			t.Errorf("NameFromURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
