@@ -120,9 +120,9 @@ func TestParseTopic(t *testing.T) {
 	for name, want := range map[string]string{
 		"projects/my-project/topics/fediops-triage": "my-project",
 		"projects/local/topics/fediops-blocklist":   "local",
-		"fediops-triage":                            "",
-		"projects/p/subscriptions/s":                "",
-		"projects//topics/t":                        "",
+		"fediops-triage":             "",
+		"projects/p/subscriptions/s": "",
+		"projects//topics/t":         "",
 	} {
 		got, err := ParseTopic(name)
 		if got != want || (want == "") != (err != nil) {
