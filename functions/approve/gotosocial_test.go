@@ -127,6 +127,41 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 		}
 	})
 
+	t.Run("an accounts message decides just the named account", func(t *testing.T) {
+		// GoToSocial has no webhooks; a message naming accounts (fediops' manual or webhook
+		// message) must still work there, and the scheduled path decides the rest.
+		judy := gts.SignUp(t, "judy", "judy@agency.gov")
+		kate := gts.SignUp(t, "kate", "kate@agency.gov")
+		gts.ConfirmEmail(t, "judy@agency.gov")
+		gts.ConfirmEmail(t, "kate@agency.gov")
+		o := opts
+		o.RunID, o.Accounts = "accounts", []string{judy, "01ZZZZZZZZZZZZZZZZZZZZZZZZ"}
+		res, err := Run(ctx, deps, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Approved != 1 || res.Pending != 1 || res.Skipped != 1 {
+			t.Errorf("accounts run = %+v", res)
+		}
+		if a, err := client.AdminAccount(ctx, judy); err != nil || !a.Approved {
+			t.Errorf("judy: approved=%v, %v", a.Approved, err)
+		}
+		if a, err := client.AdminAccount(ctx, kate); err != nil || a.Approved {
+			t.Errorf("kate was not named: approved=%v, %v", a.Approved, err)
+		}
+		o.RunID, o.Accounts = "accounts-again", []string{judy}
+		if res, err := Run(ctx, deps, o); err != nil || res.Skipped != 1 || res.Approved != 0 {
+			t.Errorf("the same message again = %+v, %v", res, err)
+		}
+		o.RunID, o.Accounts = "scheduled", nil
+		if res, err := Run(ctx, deps, o); err != nil || res.Approved != 1 {
+			t.Errorf("scheduled run after = %+v, %v", res, err)
+		}
+		if a, err := client.AdminAccount(ctx, kate); err != nil || !a.Approved {
+			t.Errorf("kate: approved=%v, %v", a.Approved, err)
+		}
+	})
+
 	t.Run("an account approved meanwhile is skipped", func(t *testing.T) {
 		// GoToSocial answers 422 to rejecting an approved account: the job must look and skip.
 		id := gts.SignUp(t, "ivan", "ivan@gmail.com")

@@ -110,10 +110,16 @@ func (inv Invocation) Invoke(ctx context.Context, e event.Event, function, secti
 // transient ones returned for a redelivery.
 func (inv Invocation) outcome(log interface {
 	Error(string, ...any)
+	Warn(string, ...any)
 }, what string, err error) error {
+	reason, stopped := run.ReasonOf(err)
 	switch {
 	case err == nil:
 		return nil
+	case stopped && reason == run.LeaseHeld && !run.IsPermanent(err):
+		// Another run works on the instance: nothing failed, the event comes back later.
+		log.Warn("run postponed, Pub/Sub will redeliver the event: "+err.Error(), "error", err.Error(), "class", run.Transient.String(), "stopped", string(reason))
+		return err
 	case run.IsPermanent(err):
 		log.Error(what+" (acknowledged; a retry cannot fix this): "+err.Error(), "error", err.Error(), "class", run.Permanent.String())
 		return nil
