@@ -40,10 +40,8 @@ type Client struct {
 	endpoint string
 	timeout  time.Duration
 
-	mu         sync.Mutex
-	client     *pubsub.Client
-	project    string
-	publishers map[string]*pubsub.Publisher
+	mu     sync.Mutex
+	client *pubsub.Client
 }
 
 // Option configures a Client.
@@ -56,7 +54,7 @@ func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = 
 // in-process pstest server (FEDIOPS_PUBSUB_ENDPOINT), reached without TLS or credentials.
 // The connection is made on the first Publish.
 func New(endpoint string, opts ...Option) *Client {
-	c := &Client{endpoint: endpoint, timeout: DefaultTimeout, publishers: map[string]*pubsub.Publisher{}}
+	c := &Client{endpoint: endpoint, timeout: DefaultTimeout}
 	for _, o := range opts {
 		o(c)
 	}
@@ -77,16 +75,31 @@ func ParseTopic(name string) (project string, err error) {
 // ErrInvalidTopic marks a topic name that can never work (a permanent failure).
 var ErrInvalidTopic = errors.New("invalid topic")
 
-// Publish publishes msgs to topic and waits, at most the client's timeout, until the service
-// has stored every one; it returns their message ids. On error some messages may have been
-// published: publish only what is harmless to publish twice.
+// Publish publishes msgs to topic and waits until the service has stored every one, at most
+// the client's timeout or until ctx's deadline, whichever comes first; it returns their
+// message ids. On error some messages may have been published: publish only what is harmless
+// to publish twice. Nothing is left running when it returns.
 func (c *Client) Publish(ctx context.Context, topic string, msgs ...[]byte) ([]string, error) {
-	pub, err := c.publisher(ctx, topic)
+	project, err := ParseTopic(topic)
+	if err != nil {
+		return nil, run.MarkPermanent(fmt.Errorf("%w: %v", ErrInvalidTopic, err))
+	}
+	cl, err := c.connect(ctx, project)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	timeout := c.timeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// A publisher per call, bounded by this call's timeout: Stop then returns within it.
+	pub := cl.Publisher(topic)
+	pub.PublishSettings.Timeout = timeout
+	// A handful of messages per call: send them at once instead of waiting to batch more.
+	pub.PublishSettings.DelayThreshold = time.Millisecond
+	defer pub.Stop()
 	results := make([]*pubsub.PublishResult, len(msgs))
 	for i, m := range msgs {
 		results[i] = pub.Publish(ctx, &pubsub.Message{Data: m})
@@ -107,30 +120,18 @@ func (c *Client) Publish(ctx context.Context, topic string, msgs ...[]byte) ([]s
 	return ids, nil
 }
 
-// publisher returns the (reused) publisher of topic, connecting on first use.
-func (c *Client) publisher(ctx context.Context, topic string) (*pubsub.Publisher, error) {
-	project, err := ParseTopic(topic)
-	if err != nil {
-		return nil, run.MarkPermanent(fmt.Errorf("%w: %v", ErrInvalidTopic, err))
-	}
+// connect returns the client, connecting on first use.
+func (c *Client) connect(ctx context.Context, project string) (*pubsub.Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p := c.publishers[topic]; p != nil {
-		return p, nil
-	}
 	if c.client == nil {
 		cl, err := pubsub.NewClient(ctx, project, c.clientOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("pubsub client: %w", err)
 		}
-		c.client, c.project = cl, project
+		c.client = cl
 	}
-	p := c.client.Publisher(topic)
-	p.PublishSettings.Timeout = c.timeout
-	// A handful of messages per call: send them at once instead of waiting to batch more.
-	p.PublishSettings.DelayThreshold = time.Millisecond
-	c.publishers[topic] = p
-	return p, nil
+	return c.client, nil
 }
 
 // clientOptions points the client at the endpoint; a loopback endpoint (pstest, an
@@ -160,14 +161,10 @@ func isLoopback(endpoint string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Close stops the publishers (flushing what they hold) and closes the connection.
+// Close closes the connection.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, p := range c.publishers {
-		p.Stop()
-	}
-	c.publishers = map[string]*pubsub.Publisher{}
 	if c.client == nil {
 		return nil
 	}

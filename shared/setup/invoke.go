@@ -45,6 +45,21 @@ func Process(sections map[string]SectionCheck) Invocation {
 	return Invocation{Getenv: os.Getenv, Sections: sections}
 }
 
+// Params returns the parameters a deployed function opens its environment with: the
+// FEDIOPS_* variables, JSON logs to LogOutput (os.Stdout as it is now by default).
+func (inv Invocation) Params() Params {
+	getenv, out := inv.Getenv, inv.LogOutput
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if out == nil {
+		out = os.Stdout
+	}
+	p := ParamsFromEnv(getenv, out)
+	p.Deployed = true
+	return p
+}
+
 // Timeout returns the function's timeout from FEDIOPS_TIMEOUT (a duration such as "240s",
 // or seconds), which the deployment sets to the same value as --timeout.
 func Timeout(getenv func(string) string) (time.Duration, error) {
