@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/functions/blocklist/merge"
 	"github.com/fediops/fediops/functions/blocklist/plan"
+	"github.com/fediops/fediops/shared/archive"
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/fetch"
 	"github.com/fediops/fediops/shared/mastodon"
@@ -29,6 +31,9 @@ type Message struct {
 	Instances []string `json:"instances,omitempty"`
 	// ApplyPlan applies a plan a guard held back (its id from the ERROR log line).
 	ApplyPlan string `json:"apply_plan,omitempty"`
+	// Snapshot applies the merged list a fanned-out run shared in that snapshot
+	// (desired.json) instead of reading and merging the sources again.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // RunOptions are CLI-only settings.
@@ -287,7 +292,15 @@ func RunSection(ctx context.Context, env *setup.Env, b *Section, msg Message, ro
 	snap := NewSnapshot(env.Store, env.Clock.Now(), runID)
 	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log, Progress: ro.Progress}
 	rep := &Report{}
-	if ro.Rollback == "" {
+	switch {
+	case msg.Snapshot != "" && ro.Rollback == "":
+		mr, err := LoadShared(ctx, env.Store, msg.Snapshot)
+		if err != nil {
+			return rep, err
+		}
+		snap = &Snapshot{ID: msg.Snapshot, store: env.Store}
+		rep.Merge, rep.Run = &mr.Report, mr
+	case ro.Rollback == "":
 		mr, err := Merged(ctx, env, b, ro, snap)
 		if err != nil {
 			return rep, err
@@ -317,6 +330,129 @@ func RunSection(ctx context.Context, env *setup.Env, b *Section, msg Message, ro
 		return rep, run.MarkPermanent(fmt.Errorf("no destination has a held plan %q", msg.ApplyPlan))
 	}
 	return rep, errors.Join(errs...)
+}
+
+// TopicVar names the environment variable holding the blocklist topic (projects/P/topics/T),
+// where a scheduled run fans out.
+const TopicVar = "FEDIOPS_BLOCKLIST_TOPIC"
+
+// FanOut hands a scheduled run (a message naming no destination and no held plan) of a
+// configuration with more than one destination to one invocation per destination: it reads
+// and merges the sources once, shares the merged list in the snapshot (desired.json), and
+// publishes {"instances": ["<name>"], "snapshot": "<id>"} per destination to the blocklist
+// topic; each destination then syncs with its own deadline, lease and retries, from the same
+// list. It reports done; it does nothing with fanout = false, for a single destination, or
+// without a topic (FEDIOPS_BLOCKLIST_TOPIC unset: a WARNING, and the run stays here). A
+// failed publish is returned (Pub/Sub redelivers the tick; the destinations' leases and
+// plans make a message delivered twice harmless).
+func FanOut(ctx context.Context, env *setup.Env, b *Section, msg Message) (bool, error) {
+	dests := b.DestinationsOf(env.Config)
+	if (b.Fanout != nil && !*b.Fanout) || len(msg.Instances) > 0 || msg.ApplyPlan != "" || len(dests) < 2 {
+		return false, nil
+	}
+	topic, err := env.Topic(TopicVar)
+	if err != nil {
+		return false, err
+	}
+	if topic == "" {
+		env.Log.Warn(fmt.Sprintf("[blocklist] fanout is on but %s is not set: the %d destinations are synced one after the other in this invocation", TopicVar, len(dests)))
+		return false, nil
+	}
+	id := msg.Snapshot
+	if id == "" {
+		snap := NewSnapshot(env.Store, env.Clock.Now(), setup.RunID(env.Clock.Now()))
+		mr, err := Merged(ctx, env, b, RunOptions{}, snap)
+		if err != nil {
+			return false, err
+		}
+		logMerge(env.Log, mr)
+		if err := share(ctx, snap, mr, MergeOptions(b).AllowSubdomains); err != nil {
+			return false, err
+		}
+		id = snap.ID
+	}
+	var bodies [][]byte
+	var names []string
+	for _, d := range dests {
+		body, err := json.Marshal(Message{DryRun: msg.DryRun, Instances: []string{d.Instance.Name}, Snapshot: id})
+		if err != nil {
+			return false, err
+		}
+		bodies, names = append(bodies, body), append(names, d.Instance.Name)
+	}
+	if _, err := env.Publisher().Publish(ctx, topic, bodies...); err != nil {
+		return false, fmt.Errorf("blocklist fan-out: %w", err)
+	}
+	env.Log.Info(fmt.Sprintf("blocklist fanned out: one message per destination to %s (%d destinations, snapshot %s)", topic, len(names), id),
+		"instances", names, "topic", topic, "snapshot", id)
+	return true, nil
+}
+
+// sharedFile is the object of a snapshot that holds the merged list a fanned-out run shares.
+const sharedFile = "desired.json"
+
+// sharedMerge is desired.json: what a destination's sync needs from the merge.
+type sharedMerge struct {
+	Blocks          []plan.Desired `json:"blocks"`
+	Allowlist       []string       `json:"allowlist,omitempty"`
+	AllowSubdomains bool           `json:"allow_subdomains"`
+	Unread          []string       `json:"unread,omitempty"`
+	Report          MergeReport    `json:"report"`
+}
+
+// share archives the merged list of mr in snap (create-only: a redelivered tick merges
+// into a new snapshot).
+func share(ctx context.Context, snap *Snapshot, mr *MergeRun, allowSubdomains bool) error {
+	sm := sharedMerge{Blocks: mr.Desired.Blocks, AllowSubdomains: allowSubdomains, Report: mr.Report}
+	seen := map[string]bool{}
+	for _, l := range mr.Allowlists {
+		for _, e := range l.Blocks {
+			if !seen[e.Domain] {
+				seen[e.Domain] = true
+				sm.Allowlist = append(sm.Allowlist, e.Domain)
+			}
+		}
+	}
+	for name := range mr.Desired.Unread {
+		sm.Unread = append(sm.Unread, name)
+	}
+	slices.Sort(sm.Allowlist)
+	slices.Sort(sm.Unread)
+	if err := snap.PutJSON(ctx, sharedFile, sm); err != nil {
+		return fmt.Errorf("share the merged list in snapshot %s: %w", snap.ID, err)
+	}
+	return nil
+}
+
+var snapshotID = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$`)
+
+// LoadShared reads the merged list a fanned-out run shared in snapshot id. A snapshot that
+// does not exist or shares nothing is a permanent failure; an unreadable archive is not.
+func LoadShared(ctx context.Context, store archive.Store, id string) (*MergeRun, error) {
+	if !snapshotID.MatchString(id) || strings.Contains(id, "..") {
+		return nil, run.MarkPermanent(fmt.Errorf("%q is not a snapshot id", id))
+	}
+	key := snapshotsPrefix + id + "/" + sharedFile
+	b, err := store.Read(ctx, key)
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil, run.MarkPermanent(fmt.Errorf("snapshot %s has no shared merged list (%s): only a fanned-out run shares one", id, store.Location(key)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the shared merged list of snapshot %s: %w", id, err)
+	}
+	var sm sharedMerge
+	if err := json.Unmarshal(b, &sm); err != nil {
+		return nil, run.MarkPermanent(fmt.Errorf("the shared merged list %s is corrupt: %w", store.Location(key), err))
+	}
+	allow := &lists.List{Source: "shared allowlist"}
+	for _, d := range sm.Allowlist {
+		allow.Blocks = append(allow.Blocks, lists.Entry{Block: lists.Block{Domain: d}})
+	}
+	unread := map[string]bool{}
+	for _, n := range sm.Unread {
+		unread[n] = true
+	}
+	return &MergeRun{Report: sm.Report, Desired: Desired{Blocks: sm.Blocks, Allowed: Allowlist([]*lists.List{allow}, sm.AllowSubdomains), Unread: unread}}, nil
 }
 
 func runDestination(ctx context.Context, env *setup.Env, d Deps, dest Destination, msg Message, ro RunOptions, rep *Report, snap *Snapshot, runID string) (*Outcome, error) {

@@ -55,6 +55,9 @@ type Section struct {
 	MaxSourceBytes      int64           `toml:"max_source_bytes"`     // default 50 MiB
 	RequestTimeout      config.Duration `toml:"request_timeout"`      // per fetch, default 30s
 	LeaseTTL            config.Duration `toml:"lease_ttl"`            // default 15m
+	// Fanout: the deployed function turns a scheduled run (a message naming no destination)
+	// with several destinations into one merge and one message per destination (default true).
+	Fanout *bool `toml:"fanout"`
 	SyncOptions
 }
 
