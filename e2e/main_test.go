@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
 	_ "github.com/fediops/fediops" // the registrations under test
+	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/shared/setup"
 )
 
 var baseURL string
@@ -48,7 +51,8 @@ func (s *syncBuffer) Reset() {
 }
 
 // TestMain starts the Functions Framework once per test binary (it cannot be stopped and its
-// registry is global), serving every registered function at /<Name>.
+// registry is global), serving every registered function at /<Name> (and the webhook at
+// /TriageWebhook/<instance>).
 func TestMain(m *testing.M) {
 	os.Unsetenv("FUNCTION_TARGET")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,6 +61,11 @@ func TestMain(m *testing.M) {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
+	// As fediops serve does: /TriageWebhook/<instance> reaches the webhook locally too.
+	if err := funcframework.RegisterHTTPFunctionContext(context.Background(), approve.WebhookLocalPath,
+		approve.Webhook{Invocation: setup.Process(nil)}.ServeHTTP); err != nil {
+		panic(err)
+	}
 	go func() { _ = funcframework.StartHostPort("127.0.0.1", port) }()
 	baseURL = "http://127.0.0.1:" + port
 	for i := 0; i < 200; i++ {
