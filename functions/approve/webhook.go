@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fediops/fediops/shared/clock"
 	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/setup"
@@ -29,9 +30,13 @@ const MaxWebhookBody = 64 << 10
 // Deployed, the function is served at "/" and needs nothing.
 const WebhookLocalPath = "/TriageWebhook/"
 
-// PublishTimeout bounds the publish of a webhook's message, well inside the 10 seconds
-// Mastodon waits for an answer (Request::TIMEOUT, app/lib/request.rb).
-const PublishTimeout = 5 * time.Second
+// WebhookDeadline bounds the handling of one delivery (configuration, secret, publish), inside
+// the 10 seconds Mastodon waits for an answer (Request::TIMEOUT, app/lib/request.rb); and
+// PublishTimeout its publish.
+const (
+	WebhookDeadline = 8 * time.Second
+	PublishTimeout  = 5 * time.Second
+)
 
 // Webhook is the TriageWebhook HTTP function. It receives the admin webhooks of Mastodon
 // (≥ 4.0) at …/TriageWebhook/<instance name> (the last path segment names the [[instance]]),
@@ -121,14 +126,16 @@ func precheck(r *http.Request) (string, []byte, *reply) {
 
 // serve opens the environment, checks the signature, then reads the event.
 func (h Webhook) serve(ctx context.Context, p setup.Params, name string, body []byte, signature string) *reply {
+	timeout, terr := setup.Timeout(h.Invocation.Getenv)
+	bound := min(timeout-run.Margin(timeout), WebhookDeadline)
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
 	env, openErr := setup.Open(ctx, p)
 	defer env.Close()
-	timeout, terr := setup.Timeout(h.Invocation.Getenv)
 	if terr != nil {
 		env.Log.Warn(terr.Error(), "function", "webhook")
 	}
-	ctx, cancel := context.WithTimeout(run.WithTimeout(ctx, env.Clock, timeout), timeout-run.Margin(timeout))
-	defer cancel()
+	ctx = clock.WithDeadline(ctx, env.Clock.Now().Add(bound))
 	rep := h.verified(ctx, env, openErr, name, body, signature)
 	env.Log.Log(ctx, rep.level, rep.msg, append(rep.attrs, "function", "webhook", "status", rep.status)...)
 	return &rep
