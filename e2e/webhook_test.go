@@ -30,7 +30,13 @@ type fleet struct {
 	urls map[string]string
 }
 
-func deployFleet(t *testing.T, extra string, names ...string) *fleet {
+func deployFleet(t testing.TB, extra string, names ...string) *fleet {
+	return deployFleetWith(t, extra, mastosim.Options{}, 10, 0, names...)
+}
+
+// deployFleetWith is deployFleet with the simulators' options, the push concurrency (the
+// functions' max instance count) and a delay before each server answers.
+func deployFleetWith(t testing.TB, extra string, simOpts mastosim.Options, concurrency int, latency time.Duration, names ...string) *fleet {
 	t.Helper()
 	f := &fleet{gcs: gcpfake.StartStorage(t, "fediops-config", "fediops-archive"), sm: gcpfake.StartSecretManager(t),
 		sims: map[string]*mastosim.Server{}, urls: map[string]string{}}
@@ -38,9 +44,18 @@ func deployFleet(t *testing.T, extra string, names ...string) *fleet {
 	f.sm.Set("projects/test/secrets/mastodon-webhook", []byte(webhookSecret))
 	var cfg strings.Builder
 	for _, n := range names {
-		sim := mastosim.New(mastosim.Options{Webhooks: mastosim.WebhookOptions{Backoff: func(int) time.Duration { return 50 * time.Millisecond }}})
+		o := simOpts
+		o.Webhooks = mastosim.WebhookOptions{Backoff: func(int) time.Duration { return 50 * time.Millisecond }}
+		sim := mastosim.New(o)
 		sim.AddToken(triageToken, "admin:read:accounts admin:write:accounts admin:read:domain_blocks admin:write:domain_blocks admin:read")
-		srv := httptest.NewServer(sim)
+		var h http.Handler = sim
+		if latency > 0 {
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(latency)
+				sim.ServeHTTP(w, r)
+			})
+		}
+		srv := httptest.NewServer(h)
 		t.Cleanup(srv.Close)
 		t.Cleanup(sim.StopWebhooks)
 		f.sims[n], f.urls[n] = sim, srv.URL
@@ -60,7 +75,7 @@ func deployFleet(t *testing.T, extra string, names ...string) *fleet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := ps.Push(name, baseURL+"/"+fn, localpubsub.PushOptions{Concurrency: 10, Backoff: 100 * time.Millisecond}); err != nil {
+		if err := ps.Push(name, baseURL+"/"+fn, localpubsub.PushOptions{Concurrency: concurrency, Backoff: 100 * time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
 		t.Setenv(map[string]string{"Approve": "FEDIOPS_TRIAGE_TOPIC", "BlocklistSync": "FEDIOPS_BLOCKLIST_TOPIC"}[fn], name)
