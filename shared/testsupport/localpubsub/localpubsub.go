@@ -120,30 +120,66 @@ func (s *Server) Push(topic, url string, o PushOptions) error {
 	}); err != nil {
 		return fmt.Errorf("create subscription on %s: %w", topic, err)
 	}
-	subscriber := s.client.Subscriber(sub)
-	subscriber.ReceiveSettings.MaxOutstandingMessages = o.Concurrency
-	subscriber.ReceiveSettings.NumGoroutines = 1
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_ = subscriber.Receive(s.ctx, func(ctx context.Context, m *pubsub.Message) {
-			if s.deliver(ctx, topic, sub, url, o.Client, m) {
-				m.Ack()
-				return
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(o.Backoff):
-			}
-			m.Nack()
-		})
+		s.pushLoop(topic, sub, url, o)
 	}()
 	return nil
 }
 
+// pushLoop pulls one message at a time while fewer than o.Concurrency deliveries run, and
+// delivers each in its own goroutine, holding it (the subscription's 600 s acknowledgement
+// deadline, like Eventarc's push subscription) until the function answers. Synchronous pulls
+// rather than a streaming pull: a streaming subscriber buffers messages beyond its limit, and
+// pstest then delivers those again when their deadline passes, which Eventarc never does.
+func (s *Server) pushLoop(topic, sub, url string, o PushOptions) {
+	slots := make(chan struct{}, o.Concurrency)
+	idle := time.Millisecond
+	var running sync.WaitGroup
+	defer running.Wait()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case slots <- struct{}{}:
+		}
+		resp, err := s.client.SubscriptionAdminClient.Pull(s.ctx, &pubsubpb.PullRequest{Subscription: sub, MaxMessages: 1, ReturnImmediately: true})
+		if err != nil || len(resp.GetReceivedMessages()) == 0 {
+			<-slots
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(idle):
+			}
+			idle = min(2*idle, 10*time.Millisecond)
+			continue
+		}
+		idle = time.Millisecond
+		rm := resp.GetReceivedMessages()[0]
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			defer func() { <-slots }()
+			ack := []string{rm.GetAckId()}
+			if s.deliver(s.ctx, topic, sub, url, o.Client, rm.GetMessage()) {
+				_ = s.client.SubscriptionAdminClient.Acknowledge(s.ctx, &pubsubpb.AcknowledgeRequest{Subscription: sub, AckIds: ack})
+				return
+			}
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(o.Backoff):
+			}
+			// A nack: the message is delivered again.
+			_ = s.client.SubscriptionAdminClient.ModifyAckDeadline(s.ctx, &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: ack, AckDeadlineSeconds: 0})
+		}()
+	}
+}
+
 // deliver posts one message as a CloudEvent and reports whether it was acknowledged.
-func (s *Server) deliver(ctx context.Context, topic, sub, url string, c *http.Client, m *pubsub.Message) bool {
-	d := Delivery{Topic: topic, MessageID: m.ID, Attempt: s.attempt(m.ID), Start: time.Now(), Data: string(m.Data)}
+func (s *Server) deliver(ctx context.Context, topic, sub, url string, c *http.Client, m *pubsubpb.PubsubMessage) bool {
+	d := Delivery{Topic: topic, MessageID: m.GetMessageId(), Attempt: s.attempt(m.GetMessageId()), Start: time.Now(), Data: string(m.GetData())}
 	status, err := post(ctx, c, url, topic, sub, m)
 	d.Status, d.Duration = status, time.Since(d.Start)
 	if err != nil {
@@ -153,7 +189,7 @@ func (s *Server) deliver(ctx context.Context, topic, sub, url string, c *http.Cl
 	s.mu.Lock()
 	s.deliveries = append(s.deliveries, d)
 	if ok {
-		s.acked[m.ID] = true
+		s.acked[m.GetMessageId()] = true
 	}
 	s.mu.Unlock()
 	return ok
@@ -173,11 +209,12 @@ func (s *Server) attempt(id string) int {
 }
 
 // post sends m as Eventarc does (binary content mode, MessagePublishedData body).
-func post(ctx context.Context, c *http.Client, url, topic, sub string, m *pubsub.Message) (int, error) {
-	publish := m.PublishTime.UTC()
+func post(ctx context.Context, c *http.Client, url, topic, sub string, m *pubsubpb.PubsubMessage) (int, error) {
+	publish := m.GetPublishTime().AsTime().UTC()
+	id := m.GetMessageId()
 	body, err := json.Marshal(map[string]any{
 		"message": map[string]any{
-			"data": m.Data, "attributes": m.Attributes, "messageId": m.ID, "message_id": m.ID,
+			"data": m.GetData(), "attributes": m.GetAttributes(), "messageId": id, "message_id": id,
 			"publishTime": publish.Format(time.RFC3339Nano), "publish_time": publish.Format(time.RFC3339Nano),
 		},
 		"subscription": sub,
@@ -191,7 +228,7 @@ func post(ctx context.Context, c *http.Client, url, topic, sub string, m *pubsub
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("ce-specversion", "1.0")
-	req.Header.Set("ce-id", m.ID)
+	req.Header.Set("ce-id", id)
 	req.Header.Set("ce-type", "google.cloud.pubsub.topic.v1.messagePublished")
 	req.Header.Set("ce-source", "//pubsub.googleapis.com/"+topic)
 	req.Header.Set("ce-time", publish.Format(time.RFC3339Nano))
