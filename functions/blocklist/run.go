@@ -122,7 +122,7 @@ func resolveToken(ctx context.Context, env *setup.Env, token, envVar, domain str
 		env.Redactor.Add(v)
 		return v, nil
 	}
-	v := getenv(FBHTokenEnvVar(domain))
+	v := getenv(fbhTokenEnvVar(domain))
 	env.Redactor.Add(v)
 	return v, nil
 }
@@ -194,8 +194,8 @@ func SourcesFrom(ctx context.Context, env *setup.Env, b *Section) ([]Source, err
 	return out, nil
 }
 
-// MergeOptions returns the merge settings of the configuration.
-func MergeOptions(b *Section) CollectOptions {
+// mergeOptions returns the merge settings of the configuration.
+func mergeOptions(b *Section) CollectOptions {
 	o := CollectOptions{
 		Merge:           merge.Options{Plan: merge.Plan(b.Mergeplan), Threshold: b.MergeThreshold, ThresholdType: merge.ThresholdType(b.MergeThresholdType)},
 		MaxShrinkPct:    DefaultMaxSourceShrink,
@@ -210,8 +210,8 @@ func MergeOptions(b *Section) CollectOptions {
 	return o
 }
 
-// NewFetcher builds the fetch adapter of the configuration.
-func NewFetcher(env *setup.Env, b *Section, rebase [][2]string) *fetch.Fetcher {
+// newFetcher builds the fetch adapter of the configuration.
+func newFetcher(env *setup.Env, b *Section, rebase [][2]string) *fetch.Fetcher {
 	opts := []fetch.Option{fetch.WithHTTPClient(env.HTTPClient), fetch.WithStorage(env.StorageClient)}
 	for _, r := range rebase {
 		opts = append(opts, fetch.WithRebase(r[0], r[1]))
@@ -229,9 +229,9 @@ func Merged(ctx context.Context, env *setup.Env, b *Section, ro RunOptions, snap
 		return nil, run.MarkPermanent(err)
 	}
 	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log}
-	o := MergeOptions(b)
+	o := mergeOptions(b)
 	o.MergeOnly = ro.MergeOnly
-	return Collect(ctx, d, reader{fetcher: NewFetcher(env, b, ro.Rebase), env: env}, srcs, o, snap)
+	return Collect(ctx, d, reader{fetcher: newFetcher(env, b, ro.Rebase), env: env}, srcs, o, snap)
 }
 
 // destinations builds the selected destinations with their clients. A destination whose
@@ -280,7 +280,7 @@ func client(ctx context.Context, env *setup.Env, e EffectiveSync) (*mastodon.Cli
 	case err != nil:
 		return nil, fmt.Errorf("destination %s: token: %w", e.Instance.Name, err)
 	case tok == "":
-		return nil, run.MarkPermanent(fmt.Errorf("destination %s: no token (set token, token_env_var or %s)", e.Instance.Name, FBHTokenEnvVar(host)))
+		return nil, run.MarkPermanent(fmt.Errorf("destination %s: no token (set token, token_env_var or %s)", e.Instance.Name, fbhTokenEnvVar(host)))
 	}
 	return env.MastodonWithToken(e.Instance, tok)
 }

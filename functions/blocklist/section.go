@@ -346,9 +346,9 @@ func fbhName(d string) string {
 	return strings.Trim(regexp.MustCompile(`[^a-z0-9_-]+`).ReplaceAllString(strings.ToLower(d), "-"), "-")
 }
 
-// FBHTokenEnvVar is FediBlockHole's default token variable for a domain:
+// fbhTokenEnvVar is FediBlockHole's default token variable for a domain:
 // upper case, dots to underscores, "_TOKEN" appended ("mastodon.social" → MASTODON_SOCIAL_TOKEN).
-func FBHTokenEnvVar(d string) string {
+func fbhTokenEnvVar(d string) string {
 	return strings.ToUpper(strings.ReplaceAll(d, ".", "_")) + "_TOKEN"
 }
 
