@@ -5,12 +5,18 @@
 #                       config bucket: get;  its token secrets: secretAccessor
 #                       triage topic: roles/pubsub.publisher (fan-out to itself)
 #   fediops-blocklist   archive bucket: create, get, list; overwrite only leases/blocklist/*
-#                       and blocklist/* outside blocklist/snapshots/
+#                       and blocklist/* outside blocklist/snapshots/ and blocklist/objects/
 #                       config bucket: get;  its token secrets: secretAccessor
 #                       blocklist topic: roles/pubsub.publisher (fan-out to itself)
-#   fediops-backupaudit archive bucket: create;  config bucket: get
+#   fediops-backupaudit archive bucket: create, get; overwrite only leases/backup/* and
+#                       backup/drill/state/* (the restore drill's state)
+#                       config bucket: get
 #                       audited buckets: roles/storage.legacyBucketReader (each bucket)
-#                       audited projects: roles/cloudsql.viewer, roles/gkebackup.viewer
+#                       audited projects: roles/cloudsql.viewer, roles/gkebackup.viewer,
+#                       roles/container.viewer (leftover pods)
+#                       restore drill (drill.tf, when drill_instances is set): clone the
+#                       listed instances; patch, delete, connect and log in to fediops-drill-*
+#                       instances only; optional pod cleanup: container.pods.delete
 #   fediops-webhook     config bucket: get;  the webhook secrets: secretAccessor
 #                       triage topic: roles/pubsub.publisher. Nothing else: no archive, no token
 #   fediops-trigger     roles/run.invoker on the three event functions' Cloud Run services
@@ -113,10 +119,15 @@ locals {
   # The control objects each function overwrites, as IAM condition expressions.
   control_objects = {
     approve = "resource.name.startsWith(\"${local.archive_objects}leases/triage/\")"
+    backupaudit = join(" ", [
+      "resource.name.startsWith(\"${local.archive_objects}leases/backup/\") ||",
+      "resource.name.startsWith(\"${local.archive_objects}backup/drill/state/\")",
+    ])
     blocklist = join(" ", [
       "resource.name.startsWith(\"${local.archive_objects}leases/blocklist/\") ||",
       "(resource.name.startsWith(\"${local.archive_objects}blocklist/\") &&",
-      "!resource.name.startsWith(\"${local.archive_objects}blocklist/snapshots/\"))",
+      "!resource.name.startsWith(\"${local.archive_objects}blocklist/snapshots/\") &&",
+      "!resource.name.startsWith(\"${local.archive_objects}blocklist/objects/\"))",
     ])
   }
 }
@@ -132,7 +143,7 @@ resource "google_storage_bucket_iam_member" "archive_create" {
 }
 
 resource "google_storage_bucket_iam_member" "archive_read" {
-  for_each = toset(["approve", "blocklist"])
+  for_each = toset(["approve", "backupaudit", "blocklist"])
 
   bucket = google_storage_bucket.archive.name
   role   = google_project_iam_custom_role.object_read.id

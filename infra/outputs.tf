@@ -5,7 +5,10 @@ output "topics" {
 
 output "scheduler_jobs" {
   description = "Cloud Scheduler job of each function (gcloud scheduler jobs run <name> --location=<scheduler region> to start one now)."
-  value       = { for key, job in google_cloud_scheduler_job.function : key => job.name }
+  value = merge(
+    { for key, job in google_cloud_scheduler_job.function : key => job.name },
+    { for key, job in google_cloud_scheduler_job.drill : "backupaudit-drill-${key}" => job.name },
+  )
 }
 
 output "archive_bucket" {

@@ -19,6 +19,11 @@ resource "google_storage_bucket" "archive" {
     retention_duration_seconds = var.soft_delete_days * 86400
   }
 
+  # No rule deletes a live object. Snapshots refer to raw blocklist sources stored once,
+  # by content, under blocklist/objects/<sha256> (an object may be years old and still in
+  # today's snapshot): an age-based Delete there would break the snapshots that are kept.
+  # Pruning old snapshots and the objects only they refer to is described in docs/runbook.md.
+
   # Leases, state and checkpoints are overwritten on every run: drop old generations.
   lifecycle_rule {
     condition {

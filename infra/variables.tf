@@ -269,3 +269,36 @@ variable "labels" {
     error_message = "labels keys must start with a lower-case letter; keys and values may hold lower-case letters, digits, '-' and '_' (at most 63)."
   }
 }
+
+variable "drill_instances" {
+  description = "Cloud SQL instances of project_id with restore drills (drill = true in [[backup.cloudsql]]): the backup audit may clone these, and change, connect to and delete instances named fediops-drill-* (IAM conditions). Also creates the drill's two scheduler jobs. Default: none."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for i in var.drill_instances : can(regex("^[a-z][a-z0-9-]{0,70}$", i)) && !startswith(i, "fediops-drill-")])
+    error_message = "drill_instances must be Cloud SQL instance IDs (at most 71 characters, so that the clone's name fits), never a fediops-drill-* clone."
+  }
+}
+
+variable "drill_schedule" {
+  description = "Cron schedule of the monthly restore drill start ({\"drill\": \"start\"}), in schedule_time_zone. Default: the 1st of the month at 04:05, off-peak, between two advances (a clone may restart the source, says the API reference)."
+  type        = string
+  default     = "5 4 1 * *"
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( +[0-9A-Za-z*/,-]+){4}$", var.drill_schedule))
+    error_message = "drill_schedule must be a five-field cron expression such as \"0 4 1 * *\"."
+  }
+}
+
+variable "leftover_pod_cleanup" {
+  description = "Grant the backup audit container.pods.delete in project_id (the fediopsPodCleanup role) for delete_leftover_pods_older_than. Default false: the audit only reports leftover pods."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = var.leftover_pod_cleanup == true || var.leftover_pod_cleanup == false
+    error_message = "leftover_pod_cleanup must be true or false."
+  }
+}

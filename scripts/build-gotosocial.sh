@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds GoToSocial v0.17.3 from the Go module proxy into a cache directory and prints the
 # binary's path. The integration tests run this binary as a real Mastodon-API server.
-# Recipe: ../shared/reference/gotosocial-test-server.md (GoToSocial's go.mod has a replace
-# directive, so `go install pkg@version` is refused; a throw-away wrapper module repeats it).
+# Recipe: GoToSocial's go.mod has a replace directive (modernc.org/sqlite → a fork), so
+# `go install pkg@version` is refused. Instead a throw-away wrapper module in a temporary
+# directory requires gotosocial at that version, repeats the replace directive, imports its
+# cmd/gotosocial from a tools.go file, and `go build`s it with GoToSocial's release build tags.
 # The wrapper module is kept out of fediops' own go.mod on purpose.
 #
 # Cached in ${FEDIOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fediops}/gotosocial-v0.17.3/:

@@ -131,6 +131,10 @@ func (c *cli) printMergeSummary(w io.Writer, r *blocklist.MergeReport) {
 	if withErrors {
 		t.Header = append(t.Header, "ERROR")
 	}
+	withNotes := slices.ContainsFunc(r.Sources, func(s blocklist.SourceReport) bool { return s.Note != "" })
+	if withNotes {
+		t.Header = append(t.Header, "NOTE")
+	}
 	for _, s := range r.Sources {
 		var sk []string
 		for k, v := range s.Skipped {
@@ -145,10 +149,13 @@ func (c *cli) printMergeSummary(w io.Writer, r *blocklist.MergeReport) {
 		if withErrors {
 			row = append(row, s.Error)
 		}
+		if withNotes {
+			row = append(row, s.Note)
+		}
 		t.Rows = append(t.Rows, row)
 	}
 	_ = t.Write(w, c.tableWidth(w))
-	fmt.Fprintf(w, "merged: %d entries; %d source(s) failed; snapshot %s\n", r.Merged, r.Failed, r.Snapshot)
+	fmt.Fprintf(w, "merged: %d entries; %d source(s) failed; %d bytes of new data archived; snapshot %s\n", r.Merged, r.Failed, r.StoredBytes, r.Snapshot)
 }
 
 func (c *cli) blocklistPlanCmd(opts func() (blocklist.RunOptions, error)) *cobra.Command {

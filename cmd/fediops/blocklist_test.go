@@ -12,11 +12,12 @@ import (
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 )
 
-const fbhShared = "../../../shared/testdata/blocklists"
+// blocklistData is the repository's blocklist test data (testdata/blocklists at the root).
+const blocklistData = "../../testdata/blocklists"
 
 func TestBlocklistMergeFediBlockHoleConfig(t *testing.T) {
 	dir := t.TempDir()
-	abs, err := filepath.Abs(fbhShared)
+	abs, err := filepath.Abs(blocklistData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,7 @@ func TestBlocklistMergeFediBlockHoleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile(filepath.Join(abs, "fediblockhole", "expected", "oliphant-tier0.conf.csv"))
+	want, err := os.ReadFile(filepath.Join(abs, "fediblockhole-expected", "oliphant-tier0.conf.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +195,48 @@ url = '%s'
 	// Without the variable: a configuration error naming the destination.
 	if code, _, errOut := runCLI(t, nil, "--config", cfg, "blocklist", "sync"); code != 2 || !strings.Contains(errOut, "DEST_TOKEN") {
 		t.Errorf("missing token: exit %d %s", code, errOut)
+	}
+}
+
+// An archive written before raw sources were content-addressed: its snapshots are listed and
+// rolled back to; a merge over unchanged sources archives nothing new (58 bytes of source and
+// 155 of merged list the first time).
+func TestBlocklistArchiveBeforeContentAddressing(t *testing.T) {
+	sim := mastosim.New(mastosim.Options{})
+	sim.AddToken("cli-token-abcdef", "admin:read admin:write")
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "archive")
+	if err := os.CopyFS(archive, os.DirFS("../../functions/blocklist/testdata/archive-before-13")); err != nil {
+		t.Fatal(err)
+	}
+	list := filepath.Join(dir, "team.csv")
+	if err := os.WriteFile(list, []byte("domain,severity\nbad.example,suspend\nworse.example,suspend\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok := filepath.Join(dir, "token")
+	if err := os.WriteFile(tok, []byte("cli-token-abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "fediops.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[[instance]]\nname = \"main\"\nurl = %q\ntoken = \"file://%s\"\n\n[archive]\nurl = %q\n\n[blocklist]\nblocklist_url_sources = [ { url = \"file://%s\", name = \"team\" } ]\ndestinations = [\"main\"]\nmax_change_pct = 1000\n",
+		srv.URL, tok, archive, list)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "--config", cfg, "blocklist", "snapshots", "--instance", "main")
+	if code != 0 || !strings.Contains(out, "20261125T100000.000000Z-olda  main") || !strings.Contains(out, "20261125T110000.000000Z-oldb  main") {
+		t.Fatalf("snapshots: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "--config", cfg, "blocklist", "rollback", "--to", "20261125T100000.000000Z-olda")
+	if code != 0 || !strings.Contains(out, "4 created") || len(sim.DomainBlocks()) != 4 {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for i, want := range []string{"merged: 2 entries; 0 source(s) failed; 213 bytes of new data archived", "merged: 2 entries; 0 source(s) failed; 0 bytes of new data archived"} {
+		code, _, errOut = runCLI(t, nil, "--config", cfg, "blocklist", "merge")
+		if code != 0 || !strings.Contains(errOut, want) {
+			t.Fatalf("merge %d: exit %d\n%s", i, code, errOut)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"text/template"
 	"time"
 
+	"cloud.google.com/go/cloudsqlconn"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/spf13/cobra"
@@ -31,6 +32,7 @@ import (
 	"github.com/fediops/fediops/shared/testsupport/backupfake"
 	"github.com/fediops/fediops/shared/testsupport/localpubsub"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
+	"github.com/fediops/fediops/shared/testsupport/pgserver"
 )
 
 //go:embed demo.toml
@@ -88,7 +90,8 @@ func (c *cli) demoCmd() *cobra.Command {
 		Short: "Run the jobs on embedded defaults against a built-in sandbox instance (no cloud account needed)",
 		Long: "Starts a sandbox Mastodon instance in-process (the simulator, seeded with sample sign-ups),\n" +
 			"writes a configuration for it, and runs triage and blocklist sync: each first as a dry run,\n" +
-			"then for real.\n" +
+			"then for real; then the backup audit and a restore drill on a sample Google Cloud setup\n" +
+			"(fakes of the Google APIs; the drill's clone is a local PostgreSQL when there is one).\n" +
 			"The audit trail and the configuration are written to --dir.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -125,19 +128,37 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	}
 	var cfg bytes.Buffer
 	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&cfg, map[string]string{
-		"URL": sb.url, "TokenFile": tokenFile, "Archive": filepath.Join(abs, "archive"), "Lists": listsDir,
-		"WebhookSecretFile": filepath.Join(abs, "sandbox-webhook-secret"),
+		"URL": sb.url, "TokenFile": fileURLPath(tokenFile), "Archive": filepath.ToSlash(filepath.Join(abs, "archive")), "Lists": fileURLPath(listsDir),
+		"WebhookSecretFile": fileURLPath(filepath.Join(abs, "sandbox-webhook-secret")),
 	}); err != nil {
 		return err
 	}
 	// The backup audit's sample environment: one healthy and one broken setup, served by
-	// fakes of the Cloud SQL Admin, Cloud Storage and Backup for GKE APIs.
+	// fakes of the Cloud SQL Admin, Cloud Storage, Backup for GKE, GKE and Kubernetes APIs.
+	// The healthy database gets a restore drill; its "clone" is a throw-away PostgreSQL
+	// seeded with a small Mastodon database, when this machine has PostgreSQL.
 	now := time.Now()
-	backups := backupfake.Start(backupfake.Merge(backupfake.Healthy(now), backupfake.Broken(now)))
+	sample := backupfake.Merge(backupfake.Healthy(now), backupfake.Broken(now))
+	sample.SQL[0].Drill = backupfake.Quick()
+	backups := backupfake.Start(sample)
 	defer backups.Close()
+	db, dbNote := startDemoDatabase(ctx, now)
+	if db != nil {
+		defer db.Stop()
+	}
+	pwFile := filepath.Join(abs, "drill-password")
+	if err := os.WriteFile(pwFile, []byte(demoDrillPassword+"\n"), 0o600); err != nil {
+		return err
+	}
+	if db != nil {
+		// The sample instance's server-side proxy (and its clones') forwards to the local
+		// PostgreSQL: the drill connects through the real Cloud SQL Go connector.
+		backups.ServeDatabase(backupfake.HealthyProject, backupfake.SampleInstance, db.Addr)
+	}
+	backupCfg := demoBackupConfig(backups.Config(), "", pwFile)
 	if err := toml.NewEncoder(&cfg).Encode(struct {
 		Backup map[string]any `toml:"backup"`
-	}{backups.Config()}); err != nil {
+	}{backupCfg}); err != nil {
 		return err
 	}
 	cfgFile := filepath.Join(abs, "fediops.toml")
@@ -201,9 +222,9 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	fmt.Fprintf(c.stdout, "The sandbox now has %d domain blocks: %d managed by fediops, %d manual (untouched).\n",
 		len(sb.sim.DomainBlocks()), owned, len(sb.sim.DomainBlocks())-owned)
 
-	fmt.Fprintln(c.stdout, "\n== Backup audit: a healthy and a broken sample setup ==")
+	fmt.Fprintln(c.stdout, "\n== Backup audit: a healthy and a broken sample setup (leftover-pods cleanup as a dry run) ==")
 	env.Log = logging.Discard() // the table below says it all
-	report, where, err := backupaudit.RunConfigured(ctx, env)
+	report, where, err := backupaudit.RunConfiguredWith(ctx, env, backupaudit.AuditOptions{DryRun: true})
 	if err != nil {
 		return err
 	}
@@ -211,6 +232,25 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "report archived at %s\n", where)
+
+	fmt.Fprintln(c.stdout, "\n== Restore drill of the healthy database: clone, verify, measure, delete ==")
+	if dbNote != "" {
+		fmt.Fprintln(c.stdout, dbNote)
+	}
+	drills, err := backupaudit.RunDrill(ctx, env, backupaudit.DrillStart, backupaudit.DrillOptions{
+		Poll:             250 * time.Millisecond,
+		ConnectorOptions: []cloudsqlconn.Option{cloudsqlconn.WithDialFunc(backups.DialConnector)},
+	})
+	c.printDrills(c.stdout, drills, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, n := range backups.Instances(backupfake.HealthyProject) {
+		if strings.HasPrefix(n, "fediops-drill-") {
+			return fmt.Errorf("demo: the drill left %s behind", n)
+		}
+	}
+	fmt.Fprintln(c.stdout, "The clone is gone: a drill always deletes it, whatever happened.")
 	fmt.Fprintf(c.stdout, "\nEverything fediops decided and did is in %s\n", filepath.Join(abs, "archive"))
 	return nil
 }
@@ -329,4 +369,72 @@ func cloudEventHandler(fn func(context.Context, event.Event) error) http.Handler
 		}
 		w.WriteHeader(http.StatusOK)
 	})
+}
+
+// demoDrillPassword is the sample database's drill password (a throw-away local server).
+const demoDrillPassword = "demo-drill-password"
+
+// startDemoDatabase starts a throw-away PostgreSQL holding a small Mastodon database whose
+// newest post is 12 minutes old, or explains why there is none.
+func startDemoDatabase(ctx context.Context, now time.Time) (*pgserver.Server, string) {
+	db, err := pgserver.Start(ctx)
+	if err != nil {
+		return nil, fmt.Sprintf("(No local PostgreSQL to stand in for the clone: %v. The drill runs anyway, and drill.data shows how a failed connection looks.)", err)
+	}
+	seed := func() error {
+		if err := db.CreateDatabase(ctx, "mastodon_production"); err != nil {
+			return err
+		}
+		if err := db.SeedMastodon(ctx, "mastodon_production", pgserver.DefaultSample(now.Add(-12*time.Minute))); err != nil {
+			return err
+		}
+		return db.CreateReader(ctx, "fediops_drill", demoDrillPassword)
+	}
+	if err := seed(); err != nil {
+		db.Stop()
+		return nil, fmt.Sprintf("(Could not seed the local PostgreSQL: %v.)", err)
+	}
+	return db, ""
+}
+
+// demoBackupConfig enables the drill on the healthy instance and the leftover-pods cleanup on
+// the broken plan of the sample [backup] table. With address set, the drill connects there
+// with pgx instead of through the Cloud SQL connector.
+func demoBackupConfig(cfg map[string]any, address, pwFile string) map[string]any {
+	var sql []map[string]any
+	for _, e := range cfg["cloudsql"].([]map[string]string) {
+		m := map[string]any{"project": e["project"], "instance": e["instance"]}
+		if e["project"] == backupfake.HealthyProject {
+			m["drill"] = true
+			m["drill_user"] = "fediops_drill"
+			m["drill_password"] = "file://" + fileURLPath(pwFile)
+			if address != "" {
+				m["drill_address"] = address
+			}
+			m["drill_schema_version"] = "20251217091936"
+		}
+		sql = append(sql, m)
+	}
+	cfg["cloudsql"] = sql
+	var gke []map[string]any
+	for _, e := range cfg["gke"].([]map[string]string) {
+		m := map[string]any{"project": e["project"], "location": e["location"], "plan": e["plan"]}
+		if e["project"] == backupfake.BrokenProject {
+			m["delete_leftover_pods_older_than"] = "72h"
+		}
+		gke = append(gke, m)
+	}
+	cfg["gke"] = gke
+	return cfg
+}
+
+// fileURLPath is what follows "file://" for the absolute path p, on every system: forward
+// slashes (a backslash would also be an escape in the TOML string) and a leading slash, so that
+// C:\demo\lists becomes /C:/demo/lists (file:///C:/demo/lists). On Unix it is p.
+func fileURLPath(p string) string {
+	p = filepath.ToSlash(p)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p
 }

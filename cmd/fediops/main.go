@@ -100,7 +100,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
 	root.SetArgs(args)
-	root.AddCommand(c.triageCmd(), c.blocklistCmd(), c.backupCmd(), c.configCmd(), c.serveCmd(), c.demoCmd(), c.authCmd())
+	setVersion(root)
+	root.AddCommand(c.triageCmd(), c.blocklistCmd(), c.backupCmd(), c.configCmd(), c.serveCmd(), c.demoCmd(), c.authCmd(), c.versionCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK

@@ -153,7 +153,8 @@ func TestDemo(t *testing.T) {
 		"rejected (reject_domains: gmail.com)", "held (no rule matches health.gov.evil.com)", "Still pending for a human on the sandbox: 3",
 		"our-team", "canary 1", "invalid_domain 1", "allowlisted 1", "16 to create", "less_strict_than_manual",
 		"blocklist sandbox: 16 created", "limited because of follows: 101010.pl", "2 manual (untouched)",
-		"Backup audit", "cloudsql.pitr_enabled", "fediops-broken/mastodon-db", "FAIL: 16 pass, 4 warn, 13 fail",
+		"Backup audit", "cloudsql.pitr_enabled", "fediops-broken/mastodon-db", "FAIL: 18 pass, 6 warn, 13 fail",
+		"dry run: would delete 27 Failed pods", "Restore drill of the healthy database", "drill.cleanup", "The clone is gone",
 		"Instant triage", "nadia <nadia@transport.gov> signed up: approved", "promo <promo.deals@gmail.com> signed up: rejected"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

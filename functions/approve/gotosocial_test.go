@@ -94,11 +94,9 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 		if res.Pending != 8 || res.Approved != 3 || res.Rejected != 2 || res.Held != 3 || res.Failed != 0 {
 			t.Errorf("run = %+v", res)
 		}
+		// GoToSocial approves in a background worker: wait until the approvals are visible.
 		for _, u := range []string{"alice", "bob", "carol"} {
-			a, err := client.AdminAccount(ctx, ids[u])
-			if err != nil || !a.Approved {
-				t.Errorf("%s: approved=%v, %v", u, a.Approved, err)
-			}
+			waitApproved(t, client, ids[u])
 		}
 		// GoToSocial deletes rejected accounts asynchronously.
 		want := []string{"dave", "gina", "hank"}
@@ -168,6 +166,9 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 		if err := client.Approve(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+		// GoToSocial approves in a background worker: until it has, the account is still
+		// pending and a reject would be accepted. Wait until the approval is visible.
+		waitApproved(t, client, id)
 		rec := Record{AccountID: id, Decision: Reject}
 		res := &Result{}
 		r, err := run.Start(ctx, run.Options{Store: deps.Store, Clock: deps.Clock, Lease: "triage/gts-act", Holder: "act", TTL: time.Minute})
@@ -181,4 +182,19 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 			t.Errorf("record = %+v", rec)
 		}
 	})
+}
+
+// waitApproved waits until GoToSocial shows the account as approved: it approves in a
+// background worker, after answering the request.
+func waitApproved(t *testing.T, client *mastodon.Client, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		a, err := client.AdminAccount(context.Background(), id)
+		if err == nil && a.Approved {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the approval of %s never became visible: %+v %v", id, a, err)
+		}
+	}
 }

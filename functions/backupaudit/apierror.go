@@ -162,6 +162,13 @@ func expectation(id string, th Thresholds) string {
 		return fmt.Sprintf("newest SUCCEEDED backup completed less than %s ago", limit(th.MaxBackupAge))
 	case GKENoFailedBackups:
 		return fmt.Sprintf("no FAILED backup in the last %s", limit(th.FailedWindow))
+	case GKERPORisk:
+		return "Backup for GKE reports no RPO risk (rpoRiskLevel 1 of 5)"
+	case GKELeftoverPods:
+		if th.LeftoverPodsMinAge > 0 {
+			return fmt.Sprintf("no Failed or Succeeded pods that finished more than %s ago in the plan's namespaces", limit(th.LeftoverPodsMinAge))
+		}
+		return "no Failed or Succeeded pods in the plan's namespaces"
 	case GKEBackupGrowth:
 		return fmt.Sprintf("pods and size of the newest backup at most +%s over the median of the previous %d", pct(th.MaxGrowthPct), th.GrowthWindow)
 	}

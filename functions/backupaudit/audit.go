@@ -34,11 +34,12 @@ type Sources struct {
 	CloudSQL CloudSQL
 	Buckets  Buckets
 	GKE      GKEBackup
+	Pods     Pods
 }
 
 // SourcesFrom returns Sources that read every API through c.
 func SourcesFrom(c *gcpbackup.Client) Sources {
-	return Sources{CloudSQL: c, Buckets: c, GKE: c}
+	return Sources{CloudSQL: c, Buckets: c, GKE: c, Pods: PodsFrom(c, 0)}
 }
 
 // Audit runs every check on every target and returns the report. It never fails: API
@@ -62,7 +63,7 @@ func Audit(ctx context.Context, clk clock.Clock, src Sources, tg Targets, th Thr
 		jobs = append(jobs, job{bucketTarget(name), bucketIDs(), func() []Check { return auditBucket(ctx, src.Buckets, name, th) }})
 	}
 	for _, t := range tg.GKE {
-		jobs = append(jobs, job{t.String(), gkeIDs(), func() []Check { return auditGKE(ctx, src.GKE, t, now, th) }})
+		jobs = append(jobs, job{t.String(), gkeIDs(), func() []Check { return auditGKE(ctx, src.GKE, src.Pods, t, now, th) }})
 	}
 
 	results := make([][]Check, len(jobs))
@@ -96,7 +97,7 @@ func sqlIDs() []string {
 func bucketIDs() []string { return []string{GCSGeoRedundant, GCSSoftDelete, GCSVersioning} }
 
 func gkeIDs() []string {
-	return []string{GKEPlanActive, GKERetention, GKELastBackupFresh, GKENoFailedBackups, GKEBackupGrowth}
+	return []string{GKEPlanActive, GKERetention, GKERPORisk, GKELastBackupFresh, GKENoFailedBackups, GKEBackupGrowth, GKELeftoverPods}
 }
 
 // internalError turns a panic while auditing a target into failed checks.

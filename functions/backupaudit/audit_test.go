@@ -12,6 +12,7 @@ import (
 	sqladmin "google.golang.org/api/sqladmin/v1"
 	rawstorage "google.golang.org/api/storage/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/fediops/fediops/functions/backupaudit"
 	"github.com/fediops/fediops/shared/clock"
@@ -35,6 +36,7 @@ func audit(t *testing.T, env backupfake.Env, th backupaudit.Thresholds) (backupa
 		SQLAdminEndpoint:  cfg.SQLAdminEndpoint,
 		StorageEndpoint:   cfg.StorageEndpoint,
 		GKEBackupEndpoint: cfg.GKEBackupEndpoint,
+		ContainerEndpoint: cfg.ContainerEndpoint,
 		Timeout:           requestTimeout,
 		Attempts:          1,
 	})
@@ -442,6 +444,66 @@ func checkCases() []checkCase {
 				e.GKE[0].Backups = append(e.GKE[0].Backups, gkeBackup(e, night().Add(-9*24*time.Hour), gkebackuppb.Backup_SUCCEEDED, 900, 90*gib))
 			},
 			observed: map[string]string{backupaudit.GKEBackupGrowth: "over the previous 7 backups"}},
+
+		// gke.rpo_risk
+		{name: "gke service reports no RPO risk level",
+			mutate:   func(e *backupfake.Env) { e.GKE[0].Resource.RpoRiskLevel = 0 },
+			observed: map[string]string{backupaudit.GKERPORisk: "no RPO risk level"}},
+		{name: "gke service says the RPO is at risk",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Resource.RpoRiskLevel = 3
+				e.GKE[0].Resource.RpoRiskReason = "The last backup took longer than the target RPO of 60 minutes."
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GKERPORisk: backupaudit.Warn},
+			observed: map[string]string{backupaudit.GKERPORisk: "risk level 3 of 5: The last backup took longer"},
+			hint:     map[string]string{backupaudit.GKERPORisk: "backup-plans describe mastodon-nightly"}},
+
+		// gke.leftover_pods
+		{name: "gke healthy cluster: a failed pod outside the plan's namespaces is not reported",
+			mutate:   func(*backupfake.Env) {},
+			observed: map[string]string{backupaudit.GKELeftoverPods: "no Failed or Succeeded pods in namespaces mastodon; the last backup protected 42 pods"}},
+		{name: "gke finished pods in the plan's namespace",
+			mutate: func(e *backupfake.Env) {
+				c := &e.Clusters[0]
+				c.Pods = append(c.Pods,
+					backupfake.Pod("mastodon", "mastodon-db-migrate-1-abcde", corev1.PodSucceeded, now.Add(-50*time.Hour), time.Minute, "mastodon-db-migrate-1"),
+					backupfake.Pod("mastodon", "mastodon-db-migrate-2-fghij", corev1.PodSucceeded, now.Add(-26*time.Hour), time.Minute, "mastodon-db-migrate-2"),
+					backupfake.EvictedPod("mastodon", "mastodon-sidekiq-5b8c-xk2lp", now.Add(-80*time.Hour)),
+					backupfake.Pod("other", "job-x", corev1.PodFailed, now.Add(-90*time.Hour), time.Minute, ""))
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Warn},
+			observed: map[string]string{backupaudit.GKELeftoverPods: "3 finished pods (mastodon: 1 Failed, mastodon: 2 Succeeded); oldest Failed mastodon/mastodon-sidekiq-5b8c-xk2lp (Evicted), finished 3d8h ago in namespaces mastodon"},
+			hint:     map[string]string{backupaudit.GKELeftoverPods: "kubectl delete pods --field-selector status.phase=Failed -n mastodon; kubectl delete pods --field-selector status.phase=Succeeded -n mastodon"},
+			noHint:   map[string]string{backupaudit.GKELeftoverPods: "-n other"}},
+		{name: "gke leftover_pods_min_age ignores recent ones",
+			mutate: func(e *backupfake.Env) {
+				e.Clusters[0].Pods = append(e.Clusters[0].Pods,
+					backupfake.Pod("mastodon", "mastodon-media-remove-1-abcde", corev1.PodSucceeded, now.Add(-2*time.Hour), time.Minute, "mastodon-media-remove-1"))
+			},
+			th: backupaudit.Thresholds{LeftoverPodsMinAge: 24 * time.Hour}},
+		{name: "gke plan over all namespaces sees kube-system",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Resource.BackupConfig.BackupScope = &gkebackuppb.BackupPlan_BackupConfig_AllNamespaces{AllNamespaces: true}
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Warn},
+			observed: map[string]string{backupaudit.GKELeftoverPods: "1 finished pod (kube-system: 1 Failed)"},
+			hint:     map[string]string{backupaudit.GKELeftoverPods: "-n kube-system"}},
+		{name: "gke plan of selected applications looks at their namespaces",
+			mutate: func(e *backupfake.Env) {
+				e.GKE[0].Resource.BackupConfig.BackupScope = &gkebackuppb.BackupPlan_BackupConfig_SelectedApplications{SelectedApplications: &gkebackuppb.NamespacedNames{
+					NamespacedNames: []*gkebackuppb.NamespacedName{{Namespace: "kube-system", Name: "fluentbit"}, {Namespace: "mastodon", Name: "web"}}}}
+			},
+			want:     map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Warn},
+			observed: map[string]string{backupaudit.GKELeftoverPods: "in namespaces kube-system, mastodon"}},
+		{name: "gke cluster gone",
+			mutate: func(e *backupfake.Env) { e.Clusters = nil },
+			want:   map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Fail},
+			hint:   map[string]string{backupaudit.GKELeftoverPods: "gcloud container clusters list --project=fediops-healthy"}},
+		{name: "gke pods may not be listed (403 naming the role)",
+			mutate:   func(e *backupfake.Env) { e.Clusters[0].ForbiddenList = []string{"mastodon"} },
+			want:     map[string]backupaudit.Status{backupaudit.GKELeftoverPods: backupaudit.Fail},
+			observed: map[string]string{backupaudit.GKELeftoverPods: "permission denied (HTTP 403) listing pods in namespace mastodon of projects/fediops-healthy/locations/europe-west1/clusters/mastodon: the audit's service account lacks roles/container.viewer (it needs container.pods.list"},
+			hint:     map[string]string{backupaudit.GKELeftoverPods: "--role=roles/container.viewer"}},
 	}
 }
 

@@ -45,12 +45,17 @@ func apiCalls() []apiCall {
 			backupaudit.RoleLegacyBucketReader, "bucket gs://healthy-mastodon-media"},
 		{"gkebackup backupPlans.get",
 			func(e *backupfake.Env, f backupfake.Fault) { e.GKE[0].PlanFault = f },
-			[]string{backupaudit.GKEPlanActive, backupaudit.GKERetention},
+			// Without the plan there is no scope or cluster for the leftover pods either.
+			[]string{backupaudit.GKEPlanActive, backupaudit.GKERetention, backupaudit.GKERPORisk, backupaudit.GKELeftoverPods},
 			backupaudit.RoleGKEBackupViewer, plan},
 		{"gkebackup backups.list",
 			func(e *backupfake.Env, f backupfake.Fault) { e.GKE[0].BackupsFault = f },
 			[]string{backupaudit.GKELastBackupFresh, backupaudit.GKENoFailedBackups, backupaudit.GKEBackupGrowth},
 			backupaudit.RoleGKEBackupViewer, plan},
+		{"container clusters.get",
+			func(e *backupfake.Env, f backupfake.Fault) { e.Clusters[0].ClusterFault = f },
+			[]string{backupaudit.GKELeftoverPods},
+			backupaudit.RoleContainerViewer, "cluster projects/fediops-healthy/locations/europe-west1/clusters/mastodon"},
 	}
 }
 
@@ -142,7 +147,7 @@ func TestUnknownTargetsAre404(t *testing.T) {
 	s := backupfake.Start(backupfake.Env{})
 	t.Cleanup(s.Close)
 	c := gcpbackup.New(gcpbackup.Config{
-		SQLAdminEndpoint: s.SQLAdmin.URL, StorageEndpoint: s.Storage.URL, GKEBackupEndpoint: s.GKEBackup.URL,
+		SQLAdminEndpoint: s.SQLAdmin.URL, StorageEndpoint: s.Storage.URL, GKEBackupEndpoint: s.GKEBackup.URL, ContainerEndpoint: s.Container.URL,
 		Timeout: requestTimeout, Attempts: 1,
 	})
 	defer c.Close()
@@ -219,7 +224,7 @@ func TestSourcesThatMisbehave(t *testing.T) {
 			if !strings.Contains(c.Observed, "could not read bucket gs://b") || !strings.Contains(c.Observed, "something odd") {
 				t.Errorf("%s: %q", c.ID, c.Observed)
 			}
-		case c.ID == backupaudit.GKEPlanActive || c.ID == backupaudit.GKERetention:
+		case c.ID == backupaudit.GKEPlanActive || c.ID == backupaudit.GKERetention || c.ID == backupaudit.GKERPORisk || c.ID == backupaudit.GKELeftoverPods:
 			if !strings.Contains(c.Observed, "timeout") {
 				t.Errorf("%s: %q", c.ID, c.Observed)
 			}

@@ -2,6 +2,7 @@ package backupaudit_test
 
 import (
 	"context"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -90,6 +91,9 @@ func hintLines(t *testing.T) []gcloudcheck.Line {
 		f := failing{k}
 		rep := backupaudit.Audit(context.Background(), clock.NewFake(now), backupaudit.Sources{CloudSQL: f, Buckets: f, GKE: f}, tg, backupaudit.Thresholds{})
 		add("API error "+k.String(), rep)
+	}
+	for i, rep := range drillHintReports(t) {
+		add(fmt.Sprintf("drill %d", i), rep)
 	}
 	return lines
 }

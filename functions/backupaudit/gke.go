@@ -12,29 +12,35 @@ import (
 )
 
 // auditGKE runs the gke.* checks on one backup plan.
-func auditGKE(ctx context.Context, src GKEBackup, t GKETarget, now time.Time, th Thresholds) []Check {
+func auditGKE(ctx context.Context, src GKEBackup, pods Pods, t GKETarget, now time.Time, th Thresholds) []Check {
 	target := t.String()
 	if src == nil {
 		return missingSource(gkeIDs(), target, "Backup for GKE")
 	}
 	res := gkeResource(t)
 	var out []Check
-	plan, err := src.Plan(ctx, t.Name())
-	if err != nil {
-		out = append(out, errorChecks([]string{GKEPlanActive, GKERetention}, target, res, err, th)...)
+	plan, planErr := src.Plan(ctx, t.Name())
+	if planErr != nil {
+		out = append(out, errorChecks([]string{GKEPlanActive, GKERetention, GKERPORisk}, target, res, planErr, th)...)
 	} else {
-		out = append(out, gkePlanActive(t, plan, th), gkeRetention(t, plan, th))
+		out = append(out, gkePlanActive(t, plan, th), gkeRetention(t, plan, th), gkeRPORisk(t, plan, th))
 	}
 	backups, err := src.Backups(ctx, t.Name())
 	if err != nil {
-		return append(out, errorChecks([]string{GKELastBackupFresh, GKENoFailedBackups, GKEBackupGrowth}, target, res, err, th)...)
+		out = append(out, errorChecks([]string{GKELastBackupFresh, GKENoFailedBackups, GKEBackupGrowth}, target, res, err, th)...)
+	} else {
+		succeeded := succeededNewestFirst(backups)
+		out = append(out,
+			gkeLastBackupFresh(t, succeeded, len(backups), now, th),
+			gkeNoFailedBackups(t, backups, now, th),
+			gkeBackupGrowth(t, succeeded, th),
+		)
 	}
-	succeeded := succeededNewestFirst(backups)
-	return append(out,
-		gkeLastBackupFresh(t, succeeded, len(backups), now, th),
-		gkeNoFailedBackups(t, backups, now, th),
-		gkeBackupGrowth(t, succeeded, th),
-	)
+	if planErr != nil {
+		// Without the plan there is no scope and no cluster to look at.
+		return append(out, errorChecks([]string{GKELeftoverPods}, target, res, planErr, th)...)
+	}
+	return append(out, gkeLeftoverPods(ctx, pods, t, plan, now, th))
 }
 
 // The Backup for GKE commands are in gcloud's beta (and alpha) release track only: there is no
@@ -245,7 +251,7 @@ func gkeBackupGrowth(t GKETarget, succeeded []gcpbackup.GKEBackup, th Thresholds
 		return c
 	}
 	c.Status = Warn
-	c.Hint = "finished and failed pods are backed up too: delete them (kubectl delete pods -n NAMESPACE --field-selector=status.phase==Succeeded; same with ==Failed) and limit Job leftovers (ttlSecondsAfterFinished, successfulJobsHistoryLimit, failedJobsHistoryLimit)"
+	c.Hint = "finished and failed pods are backed up too (gke.leftover_pods lists them): delete them (kubectl delete pods -n NAMESPACE --field-selector=status.phase==Succeeded; same with ==Failed) and limit Job leftovers (ttlSecondsAfterFinished, successfulJobsHistoryLimit, failedJobsHistoryLimit)"
 	return c
 }
 

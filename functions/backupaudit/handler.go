@@ -15,9 +15,14 @@ import (
 	"github.com/fediops/fediops/shared/setup"
 )
 
-// Message is what a Pub/Sub message to BackupAudit may carry: nothing yet; an empty body or
-// {} runs the audit of the configuration. Unknown options are refused like everywhere.
-type Message struct{}
+// Message is what a Pub/Sub message to BackupAudit may carry: an empty body or {} runs the
+// audit of the configuration; {"drill": "start"} starts a restore drill of every
+// [[backup.cloudsql]] entry with drill = true (the monthly schedule), {"drill": "advance"}
+// moves drills in progress on (every 10 minutes; it returns at once when none is). Unknown
+// options are refused like everywhere.
+type Message struct {
+	Drill string `json:"drill,omitempty"`
+}
 
 // Handler is the BackupAudit CloudEvent function.
 type Handler struct {
@@ -28,8 +33,15 @@ type Handler struct {
 func (h Handler) Handle(ctx context.Context, e event.Event) error {
 	var msg Message
 	return h.Invocation.Invoke(ctx, e, "backupaudit", "backup", &msg, func(ctx context.Context, env *setup.Env) error {
-		_, _, err := RunConfigured(ctx, env)
-		return err
+		switch msg.Drill {
+		case "":
+			_, _, err := RunConfigured(ctx, env)
+			return err
+		case DrillStart, DrillAdvance:
+			_, err := RunDrill(ctx, env, msg.Drill, DrillOptions{})
+			return err
+		}
+		return run.MarkPermanent(fmt.Errorf(`backup audit: unknown drill action %q in the message (use "start" or "advance")`, msg.Drill))
 	})
 }
 
@@ -44,6 +56,11 @@ func ReportKey(t time.Time, runID string) string {
 // Failing checks are findings, not errors: only a report that cannot be archived is an error
 // (worth a retry).
 func RunConfigured(ctx context.Context, env *setup.Env) (Report, string, error) {
+	return RunConfiguredWith(ctx, env, AuditOptions{})
+}
+
+// RunConfiguredWith is RunConfigured with options (the CLI's --dry-run).
+func RunConfiguredWith(ctx context.Context, env *setup.Env, o AuditOptions) (Report, string, error) {
 	b, err := LoadSection(env.Config)
 	if err != nil {
 		return Report{}, "", run.MarkPermanent(err)
@@ -51,7 +68,7 @@ func RunConfigured(ctx context.Context, env *setup.Env) (Report, string, error) 
 	if len(b.CloudSQL)+len(b.Buckets)+len(b.GKE) == 0 {
 		return Report{}, "", run.MarkPermanent(errors.New("backup audit: [backup] lists nothing to audit (add [[backup.cloudsql]], [[backup.bucket]] or [[backup.gke]])"))
 	}
-	r := Run(ctx, env.Clock, b)
+	r := RunWith(ctx, env.Clock, b, o)
 	LogReport(env.Log, r)
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -66,7 +83,20 @@ func RunConfigured(ctx context.Context, env *setup.Env) (Report, string, error) 
 
 // LogReport writes one line per failing (ERROR) or warning (WARNING) check and a summary.
 func LogReport(log *slog.Logger, r Report) {
-	for _, c := range r.Checks {
+	LogChecks(log, r.Checks)
+	level := slog.LevelInfo
+	if r.Summary.Fail > 0 {
+		level = slog.LevelError
+	} else if r.Summary.Warn > 0 {
+		level = slog.LevelWarn
+	}
+	log.Log(context.Background(), level, fmt.Sprintf("backup audit: %d pass, %d warn, %d fail", r.Summary.Pass, r.Summary.Warn, r.Summary.Fail),
+		"pass", r.Summary.Pass, "warn", r.Summary.Warn, "fail", r.Summary.Fail)
+}
+
+// LogChecks writes one line per failing (ERROR) or warning (WARNING) check.
+func LogChecks(log *slog.Logger, checks []Check) {
+	for _, c := range checks {
 		level := slog.LevelInfo
 		switch c.Status {
 		case Fail:
@@ -80,12 +110,4 @@ func LogReport(log *slog.Logger, r Report) {
 			c.ID, c.Target, c.Status, c.Observed, c.Expected, c.Hint),
 			"check", c.ID, "target", c.Target, "status", string(c.Status), "observed", c.Observed, "expected", c.Expected, "hint", c.Hint)
 	}
-	level := slog.LevelInfo
-	if r.Summary.Fail > 0 {
-		level = slog.LevelError
-	} else if r.Summary.Warn > 0 {
-		level = slog.LevelWarn
-	}
-	log.Log(context.Background(), level, fmt.Sprintf("backup audit: %d pass, %d warn, %d fail", r.Summary.Pass, r.Summary.Warn, r.Summary.Fail),
-		"pass", r.Summary.Pass, "warn", r.Summary.Warn, "fail", r.Summary.Fail)
 }

@@ -40,9 +40,11 @@ const (
 
 	GKEPlanActive      = "gke.plan_active"
 	GKERetention       = "gke.retention"
+	GKERPORisk         = "gke.rpo_risk"
 	GKELastBackupFresh = "gke.last_backup_fresh"
 	GKENoFailedBackups = "gke.no_failed_backups"
 	GKEBackupGrowth    = "gke.backup_growth"
+	GKELeftoverPods    = "gke.leftover_pods"
 )
 
 // CheckIDs lists every check ID in the order the audit reports them for one target of
@@ -52,7 +54,7 @@ func CheckIDs() []string {
 		SQLBackupsEnabled, SQLRetainedBackups, SQLPITREnabled, SQLLogRetention,
 		SQLLastBackupFresh, SQLNoFailedBackups, SQLRecoveryPointFresh,
 		GCSGeoRedundant, GCSSoftDelete, GCSVersioning,
-		GKEPlanActive, GKERetention, GKELastBackupFresh, GKENoFailedBackups, GKEBackupGrowth,
+		GKEPlanActive, GKERetention, GKERPORisk, GKELastBackupFresh, GKENoFailedBackups, GKEBackupGrowth, GKELeftoverPods,
 	}
 }
 
@@ -132,6 +134,9 @@ type Thresholds struct {
 	MinGKERetentionDays int           // gke.retention: 7
 	MaxGrowthPct        float64       // gke.backup_growth: 50 (%)
 	GrowthWindow        int           // gke.backup_growth: the 7 previous backups
+	// LeftoverPodsMinAge: gke.leftover_pods reports pods that finished at least this long
+	// ago (default 0: every finished pod).
+	LeftoverPodsMinAge time.Duration
 }
 
 // DefaultThresholds returns the defaults: nightly backups kept a week, PITR logs for a week
@@ -204,6 +209,8 @@ type GKETarget struct {
 	Project  string
 	Location string
 	Plan     string
+	// Cleanup is the optional removal of old finished pods in the plan's namespaces.
+	Cleanup PodCleanup
 }
 
 // Name is the plan's resource name, projects/P/locations/L/backupPlans/X.

@@ -134,6 +134,8 @@ func TestSampleEnvironments(t *testing.T) {
 		{backupaudit.GCSVersioning, forbidden, backupaudit.Fail},
 		{backupaudit.GKEPlanActive, gke, backupaudit.Fail},
 		{backupaudit.GKERetention, gke, backupaudit.Fail},
+		{backupaudit.GKERPORisk, gke, backupaudit.Warn},
+		{backupaudit.GKELeftoverPods, gke, backupaudit.Warn},
 		{backupaudit.GKELastBackupFresh, gke, backupaudit.Fail},
 		{backupaudit.GKENoFailedBackups, gke, backupaudit.Warn},
 		{backupaudit.GKEBackupGrowth, gke, backupaudit.Warn},
@@ -165,7 +167,7 @@ func TestRunFromConfig(t *testing.T) {
 	t.Cleanup(s.Close)
 	cfg := section(t, s)
 	rep := backupaudit.Run(context.Background(), clock.NewFake(now), cfg)
-	if n := len(rep.Checks); n != 15+18 {
+	if n := len(rep.Checks); n != len(backupaudit.CheckIDs())+20 {
 		t.Errorf("%d checks", n)
 	}
 	if c, _ := rep.Find(backupaudit.SQLPITREnabled, "fediops-healthy/mastodon-db"); c.Status != backupaudit.Pass {

@@ -10,31 +10,31 @@ import (
 )
 
 // DesiredFrom turns a merge result into the list to apply, naming for each domain the sources
-// that list it (directly, or through an obfuscated entry resolved to it).
-func DesiredFrom(res *merge.Result, srcs []*lists.List) []plan.Desired {
-	by := map[string]map[string]bool{}
-	add := func(d, src string) {
-		if by[d] == nil {
-			by[d] = map[string]bool{}
-		}
-		by[d][src] = true
+// that list it (directly, or through an obfuscated entry resolved to it), sorted by name.
+func DesiredFrom(res *merge.Result) []plan.Desired {
+	names := make([]string, len(res.Sources))
+	for i, s := range res.Sources {
+		names[i] = s.Source
 	}
-	for _, l := range srcs {
-		for _, e := range l.Blocks {
-			add(e.Domain, l.Source)
-		}
+	inOrder := sort.StringsAreSorted(names)
+	total := 0
+	for _, n := range res.Named {
+		total += len(n)
 	}
-	for _, r := range res.Resolved {
-		add(r.Domain, r.Source)
-	}
-	out := make([]plan.Desired, 0, len(res.Blocks))
-	for _, b := range res.Blocks {
-		var names []string
-		for s := range by[b.Domain] {
-			names = append(names, s)
+	backing := make([]string, 0, total) // one allocation for every block's names
+	out := make([]plan.Desired, len(res.Blocks))
+	for i, b := range res.Blocks {
+		start := len(backing)
+		if i < len(res.Named) {
+			for _, k := range res.Named[i] {
+				backing = append(backing, names[k])
+			}
 		}
-		sort.Strings(names)
-		out = append(out, plan.Desired{Block: b, Sources: names})
+		srcs := backing[start:len(backing):len(backing)]
+		if !inOrder {
+			sort.Strings(srcs)
+		}
+		out[i] = plan.Desired{Block: b, Sources: srcs}
 	}
 	return out
 }

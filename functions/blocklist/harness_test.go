@@ -28,15 +28,16 @@ const simToken = "blocklist-sim-token-8c1f"
 
 var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
-// testdataDir is the shared test data (real published blocklists).
+// testdataDir is the repository's blocklist test data (real published blocklists,
+// testdata/blocklists at the root; see its README for provenance and licences).
 func testdataDir(t testing.TB) string {
 	t.Helper()
-	dir, err := filepath.Abs("../../../shared/testdata/blocklists")
+	dir, err := filepath.Abs("../../testdata/blocklists")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+		t.Fatalf("blocklist test data missing: %v", err)
 	}
 	return dir
 }
@@ -62,7 +63,7 @@ func mergeFiles(t testing.TB, files ...string) Desired {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Desired{Blocks: DesiredFrom(res, ls), Allowed: Allowlist(nil, true)}
+	return Desired{Blocks: DesiredFrom(res), Allowed: Allowlist(nil, true)}
 }
 
 // desiredOf builds a merged list by hand: "domain:severity".

@@ -270,15 +270,13 @@ func TestFailedSourcesNeverRetract(t *testing.T) {
 	// Both sources fail, and their archived copies are gone.
 	ls.set("/a.csv", "")
 	ls.set("/b.csv", "")
-	keys, err := h.store.List(ctx, "blocklist/snapshots/")
-	if err != nil {
-		t.Fatal(err)
+	keys, err := h.store.List(ctx, "blocklist/objects/")
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("no archived copies: %v %v", keys, err)
 	}
 	for _, k := range keys {
-		if strings.Contains(k, "/sources/") {
-			if err := os.Remove(filepath.Join(h.store.Dir(), filepath.FromSlash(k))); err != nil {
-				t.Fatal(err)
-			}
+		if err := os.Remove(filepath.Join(h.store.Dir(), filepath.FromSlash(k))); err != nil {
+			t.Fatal(err)
 		}
 	}
 	bad := h.collect(t, ls, srcs)

@@ -30,7 +30,7 @@ func TestCreatesSendNormalisedDomains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := h.sync(t, context.Background(), dest("main", nil), Desired{Blocks: DesiredFrom(res, []*lists.List{l}), Allowed: Allowlist(nil, true)})
+	out := h.sync(t, context.Background(), dest("main", nil), Desired{Blocks: DesiredFrom(res), Allowed: Allowlist(nil, true)})
 	if out.Failed != 0 || out.Created != 3 {
 		t.Fatalf("outcome = %+v", out)
 	}

@@ -10,12 +10,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fediops/fediops/functions/blocklist/fires"
 	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/functions/blocklist/merge"
 	"github.com/fediops/fediops/functions/blocklist/plan"
 	"github.com/fediops/fediops/shared/archive"
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/fetch"
+	"github.com/fediops/fediops/shared/listsource"
 	"github.com/fediops/fediops/shared/mastodon"
 	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/secrets"
@@ -61,8 +63,15 @@ type reader struct {
 	env     *setup.Env
 }
 
-func (r reader) Read(ctx context.Context, src Source, v fetch.Validators) (*fetch.Result, error) {
+func (r reader) Read(ctx context.Context, src Source, prev *listsource.Previous) (*fetch.Result, error) {
+	if src.FIRES != nil {
+		return readFIRES(ctx, r.fetcher, src, prev)
+	}
 	if src.Instance == nil {
+		var v fetch.Validators
+		if prev != nil {
+			v = prev.Validators
+		}
 		return r.fetcher.Fetch(ctx, src.URL, v)
 	}
 	c, err := r.env.MastodonWithToken(config.Instance{Name: src.Name, URL: src.URL}, src.Instance.Token)
@@ -118,7 +127,7 @@ func resolveToken(ctx context.Context, env *setup.Env, token, envVar, domain str
 		env.Redactor.Add(v)
 		return v, nil
 	}
-	v := getenv(FBHTokenEnvVar(domain))
+	v := getenv(fbhTokenEnvVar(domain))
 	env.Redactor.Add(v)
 	return v, nil
 }
@@ -138,25 +147,29 @@ func SourcesFrom(ctx context.Context, env *setup.Env, b *Section) ([]Source, err
 		}
 		return b.ImportFields
 	}
-	add := func(s URLSourceSpec, allow bool) error {
+	add := func(s ListSpec, allow bool, f *fires.Mapping) error {
 		sev, err := severity(s.MaxSeverity)
 		if err != nil {
 			return err
 		}
 		out = append(out, Source{Name: s.SourceName(), URL: s.URL, Format: lists.Format(s.Format), Allowlist: allow,
 			Options:   lists.Options{ImportFields: fields(s.ImportFields), MaxSeverity: sev},
-			PublicKey: s.PublicKey, SignatureURL: s.SignatureURL})
+			PublicKey: s.PublicKey, SignatureURL: s.SignatureURL, FIRES: f})
 		return nil
 	}
 	if !b.NoFetchURL {
 		for _, s := range b.URLSources {
-			if err := add(s, false); err != nil {
+			var f *fires.Mapping
+			if s.Format == string(fires.Format) {
+				f = &fires.Mapping{Policies: s.Policies.Map(), Labels: s.Labels}
+			}
+			if err := add(s.ListSpec, false, f); err != nil {
 				return nil, err
 			}
 		}
 	}
 	for _, s := range b.AllowlistURLSources {
-		if err := add(s, true); err != nil {
+		if err := add(s, true, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -186,8 +199,8 @@ func SourcesFrom(ctx context.Context, env *setup.Env, b *Section) ([]Source, err
 	return out, nil
 }
 
-// MergeOptions returns the merge settings of the configuration.
-func MergeOptions(b *Section) CollectOptions {
+// mergeOptions returns the merge settings of the configuration.
+func mergeOptions(b *Section) CollectOptions {
 	o := CollectOptions{
 		Merge:           merge.Options{Plan: merge.Plan(b.Mergeplan), Threshold: b.MergeThreshold, ThresholdType: merge.ThresholdType(b.MergeThresholdType)},
 		MaxShrinkPct:    DefaultMaxSourceShrink,
@@ -202,8 +215,8 @@ func MergeOptions(b *Section) CollectOptions {
 	return o
 }
 
-// NewFetcher builds the fetch adapter of the configuration.
-func NewFetcher(env *setup.Env, b *Section, rebase [][2]string) *fetch.Fetcher {
+// newFetcher builds the fetch adapter of the configuration.
+func newFetcher(env *setup.Env, b *Section, rebase [][2]string) *fetch.Fetcher {
 	opts := []fetch.Option{fetch.WithHTTPClient(env.HTTPClient), fetch.WithStorage(env.StorageClient)}
 	for _, r := range rebase {
 		opts = append(opts, fetch.WithRebase(r[0], r[1]))
@@ -221,7 +234,9 @@ func Merged(ctx context.Context, env *setup.Env, b *Section, ro RunOptions, snap
 		return nil, run.MarkPermanent(err)
 	}
 	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log}
-	return Collect(ctx, d, reader{fetcher: NewFetcher(env, b, ro.Rebase), env: env}, srcs, MergeOptions(b), snap)
+	o := mergeOptions(b)
+	o.MergeOnly = ro.MergeOnly
+	return Collect(ctx, d, reader{fetcher: newFetcher(env, b, ro.Rebase), env: env}, srcs, o, snap)
 }
 
 // destinations builds the selected destinations with their clients. A destination whose
@@ -270,7 +285,7 @@ func client(ctx context.Context, env *setup.Env, e EffectiveSync) (*mastodon.Cli
 	case err != nil:
 		return nil, fmt.Errorf("destination %s: token: %w", e.Instance.Name, err)
 	case tok == "":
-		return nil, run.MarkPermanent(fmt.Errorf("destination %s: no token (set token, token_env_var or %s)", e.Instance.Name, FBHTokenEnvVar(host)))
+		return nil, run.MarkPermanent(fmt.Errorf("destination %s: no token (set token, token_env_var or %s)", e.Instance.Name, fbhTokenEnvVar(host)))
 	}
 	return env.MastodonWithToken(e.Instance, tok)
 }
@@ -366,7 +381,7 @@ func FanOut(ctx context.Context, env *setup.Env, b *Section, msg Message) (bool,
 			return false, err
 		}
 		logMerge(env.Log, mr)
-		if err := share(ctx, snap, mr, MergeOptions(b).AllowSubdomains); err != nil {
+		if err := share(ctx, snap, mr, mergeOptions(b).AllowSubdomains); err != nil {
 			return false, err
 		}
 		id = snap.ID

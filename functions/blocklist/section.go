@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fediops/fediops/functions/blocklist/fires"
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/domain"
 	"github.com/fediops/fediops/shared/secrets"
@@ -32,7 +33,7 @@ type Section struct {
 	// FediBlockHole keys.
 	URLSources             []URLSourceSpec      `toml:"blocklist_url_sources"`
 	InstanceSources        []InstanceSourceSpec `toml:"blocklist_instance_sources"`
-	AllowlistURLSources    []URLSourceSpec      `toml:"allowlist_url_sources"`
+	AllowlistURLSources    []ListSpec           `toml:"allowlist_url_sources"`
 	InstanceDestinations   []FBHDestination     `toml:"blocklist_instance_destinations"`
 	SaveIntermediate       bool                 `toml:"save_intermediate"`
 	Savedir                string               `toml:"savedir"`
@@ -74,8 +75,18 @@ type SyncOptions struct {
 	Marker              *string  `toml:"marker"`
 }
 
-// URLSourceSpec is an entry of blocklist_url_sources or allowlist_url_sources.
+// URLSourceSpec is an entry of blocklist_url_sources.
 type URLSourceSpec struct {
+	ListSpec
+	// FIRES datasets (format = "fires", url = the dataset's URL): only entities carrying one
+	// of labels (names, URLs or ids; all if empty), and what each recommendedPolicy becomes.
+	Labels   []string    `toml:"labels"`
+	Policies *PolicySpec `toml:"policies"`
+}
+
+// ListSpec is an entry of allowlist_url_sources, and what every entry of
+// blocklist_url_sources has.
+type ListSpec struct {
 	URL          string   `toml:"url"` // https://, http:// (loopback), file://, gs://
 	Format       string   `toml:"format"`
 	MaxSeverity  string   `toml:"max_severity"`
@@ -85,6 +96,30 @@ type URLSourceSpec struct {
 	Name         string `toml:"name"`
 	PublicKey    string `toml:"public_key"`
 	SignatureURL string `toml:"signature_url"`
+}
+
+// PolicySpec maps a FIRES dataset's recommendedPolicy values to what fediops does: suspend,
+// silence or noop (a block of that severity), allow (an allowlist entry) or ignore. Unset
+// values keep their defaults (fires.DefaultPolicies).
+type PolicySpec struct {
+	Drop   string `toml:"drop"`
+	Reject string `toml:"reject"`
+	Filter string `toml:"filter"`
+	Accept string `toml:"accept"`
+}
+
+// Map returns the policies that are set, by FIRES policy.
+func (p *PolicySpec) Map() map[string]string {
+	out := map[string]string{}
+	if p == nil {
+		return out
+	}
+	for k, v := range map[string]string{"drop": p.Drop, "reject": p.Reject, "filter": p.Filter, "accept": p.Accept} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // InstanceSourceSpec is an entry of blocklist_instance_sources.
@@ -314,14 +349,14 @@ func fbhName(d string) string {
 	return strings.Trim(regexp.MustCompile(`[^a-z0-9_-]+`).ReplaceAllString(strings.ToLower(d), "-"), "-")
 }
 
-// FBHTokenEnvVar is FediBlockHole's default token variable for a domain:
+// fbhTokenEnvVar is FediBlockHole's default token variable for a domain:
 // upper case, dots to underscores, "_TOKEN" appended ("mastodon.social" → MASTODON_SOCIAL_TOKEN).
-func FBHTokenEnvVar(d string) string {
+func fbhTokenEnvVar(d string) string {
 	return strings.ToUpper(strings.ReplaceAll(d, ".", "_")) + "_TOKEN"
 }
 
 // SourceName returns a source's name: its own, else one derived from the URL.
-func (s URLSourceSpec) SourceName() string {
+func (s ListSpec) SourceName() string {
 	if s.Name != "" {
 		return s.Name
 	}
@@ -357,7 +392,7 @@ func (s InstanceSourceSpec) SourceName() string {
 }
 
 var (
-	formats     = []string{"", "csv", "mastodon_csv", "json", "mastodon_api_public", "rapidblock.csv", "rapidblock.json", "text"}
+	formats     = []string{"", "csv", "mastodon_csv", "json", "mastodon_api_public", "rapidblock.csv", "rapidblock.json", "text", string(fires.Format)}
 	severities  = []string{"noop", "silence", "suspend"}
 	fieldNames  = []string{"public_comment", "private_comment", "reject_media", "reject_reports", "obfuscate"}
 	sourceSchms = []string{"https", "http", "file", "gs"}
@@ -365,7 +400,7 @@ var (
 
 func (b *Section) check(r config.Report, instanceNames map[string]bool) {
 	names := map[string]bool{}
-	checkURL := func(sr config.Report, s URLSourceSpec) {
+	checkURL := func(sr config.Report, s ListSpec) {
 		u, err := url.Parse(s.URL)
 		switch {
 		case s.URL == "":
@@ -390,7 +425,8 @@ func (b *Section) check(r config.Report, instanceNames map[string]bool) {
 	}
 	for i, s := range b.URLSources {
 		sr := r.Sub(fmt.Sprintf("blocklist_url_sources[%d]", i))
-		checkURL(sr, s)
+		checkURL(sr, s.ListSpec)
+		checkFIRES(sr, s)
 		if n := s.SourceName(); names[n] {
 			sr.Add("name", "%q is used by another source; set name", n)
 		} else {
@@ -398,7 +434,11 @@ func (b *Section) check(r config.Report, instanceNames map[string]bool) {
 		}
 	}
 	for i, s := range b.AllowlistURLSources {
-		checkURL(r.Sub(fmt.Sprintf("allowlist_url_sources[%d]", i)), s)
+		sr := r.Sub(fmt.Sprintf("allowlist_url_sources[%d]", i))
+		checkURL(sr, s)
+		if s.Format == string(fires.Format) {
+			sr.Add("format", "a FIRES dataset goes in blocklist_url_sources: its accept recommendations become allowlist entries")
+		}
 	}
 	for i, s := range b.InstanceSources {
 		sr := r.Sub(fmt.Sprintf("blocklist_instance_sources[%d]", i))
@@ -466,6 +506,35 @@ func (b *Section) check(r config.Report, instanceNames map[string]bool) {
 	}
 	if b.MaxSourceBytes < 0 {
 		r.Add("max_source_bytes", "must be positive")
+	}
+}
+
+// checkFIRES checks the keys of a FIRES dataset source, and that they are not used elsewhere.
+func checkFIRES(r config.Report, s URLSourceSpec) {
+	if s.Format != string(fires.Format) {
+		if s.Labels != nil {
+			r.Add("labels", "only for format = \"fires\"")
+		}
+		if s.Policies != nil {
+			r.Add("policies", "only for format = \"fires\"")
+		}
+		return
+	}
+	if u, err := url.Parse(s.URL); err == nil && u.Scheme != "https" && u.Scheme != "http" {
+		r.Add("url", "%q: a FIRES dataset is read over https:// (its URL, e.g. https://fires.example/datasets/<id>)", s.URL)
+	}
+	if s.PublicKey != "" {
+		r.Add("public_key", "not for a FIRES dataset")
+	}
+	for k, v := range s.Policies.Map() {
+		if !fires.ValidAction(v) {
+			r.Sub("policies").Add(k, "%q: use %s", v, strings.Join(fires.Actions, ", "))
+		}
+	}
+	for _, l := range s.Labels {
+		if strings.TrimSpace(l) == "" {
+			r.Add("labels", "an empty label")
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fediops/fediops/functions/blocklist/fires"
 	"github.com/fediops/fediops/shared/config"
 )
 
@@ -32,11 +33,15 @@ func load(t *testing.T, name, data string) (*config.Config, *Section, error) {
 
 func TestFediBlockHoleConfigsLoadUnchanged(t *testing.T) {
 	dir := testdataDir(t)
-	files, err := filepath.Glob(filepath.Join(dir, "fediblockhole-config/*.toml"))
-	if err != nil || len(files) != 4 {
+	files, err := filepath.Glob(filepath.Join(dir, "fediblockhole-config", "*.toml"))
+	if err != nil || len(files) != 3 {
 		t.Fatalf("config files: %v, %v", files, err)
 	}
-	expected, _ := filepath.Glob(filepath.Join(dir, "fediblockhole/expected/*.toml"))
+	expected, _ := filepath.Glob(filepath.Join(dir, "fediblockhole-expected", "*.toml"))
+	if len(expected) != 2 {
+		t.Fatalf("parity configs: %v", expected)
+	}
+	files = append(files, filepath.Join(dir, "third_party", "fediblockhole", "sample.fediblockhole.conf.toml"))
 	for _, f := range append(files, expected...) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			c, err := config.Load(context.Background(), f, nil)
@@ -55,7 +60,7 @@ func TestFediBlockHoleConfigsLoadUnchanged(t *testing.T) {
 			}
 		})
 	}
-	c, err := config.Load(context.Background(), filepath.Join(dir, "fediblockhole-config/oliphant-pull.conf.toml"), nil)
+	c, err := config.Load(context.Background(), filepath.Join(dir, "fediblockhole-config", "oliphant-pull.conf.toml"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +121,7 @@ destinations = [
 	if b.RequestTimeout.Duration == 0 || b.MaxSourceBytes == 0 {
 		t.Error("defaults not applied")
 	}
-	if FBHTokenEnvVar("env-token.com") != "ENV-TOKEN_COM_TOKEN" {
+	if fbhTokenEnvVar("env-token.com") != "ENV-TOKEN_COM_TOKEN" {
 		t.Error("FBH token variable")
 	}
 }
@@ -144,6 +149,13 @@ func TestBlocklistProblems(t *testing.T) {
 		{"[blocklist]\nblocklist_instance_destinations = [{ domain = \"x.example\", token = \"sm://nope\" }]\n", "token"},
 		{"[blocklist]\nmax_source_shrink = -1.0\n", "max_source_shrink"},
 		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://x/y.json\", public_key = \"short\" }]\n", "public_key"},
+		{"[blocklist]\nallowlist_url_sources = [{ url = \"https://f.example/datasets/1\", format = \"fires\" }]\n", "allowlist_url_sources[0].format: a FIRES dataset goes in blocklist_url_sources"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://x/y.csv\", labels = [\"spam\"] }]\n", "blocklist_url_sources[0].labels: only for format = \"fires\""},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://x/y.csv\", policies = { drop = \"suspend\" } }]\n", "blocklist_url_sources[0].policies: only for format = \"fires\""},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://f.example/d\", format = \"fires\", policies = { filter = \"limit\" } }]\n", "blocklist_url_sources[0].policies.filter: \"limit\": use suspend, silence, noop, allow, ignore"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://f.example/d\", format = \"fires\", policies = { quarantine = \"suspend\" } }]\n", "quarantine: unknown key"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"file:///etc/d.json\", format = \"fires\" }]\n", "a FIRES dataset is read over https://"},
+		{"[blocklist]\nblocklist_url_sources = [{ url = \"https://f.example/d\", format = \"fires\", labels = [\" \"] }]\n", "an empty label"},
 	}
 	for _, tt := range tests {
 		_, _, err := load(t, "f.toml", minimal+tt.toml)
@@ -155,5 +167,31 @@ func TestBlocklistProblems(t *testing.T) {
 	_, _, err := load(t, "fbh.toml", "mergeplan = 'avg'\nblocklist_url_sources = []\n")
 	if err == nil || !strings.Contains(err.Error(), "fbh.toml: mergeplan") {
 		t.Errorf("FBH problems: %v", err)
+	}
+}
+
+func TestFIRESSourceConfig(t *testing.T) {
+	_, b, err := load(t, "f.toml", minimal+`
+[blocklist]
+blocklist_url_sources = [
+  { url = "https://fires.example/datasets/01936b2e-7a10-7c4d-9e21-3f5a6b7c8d90", format = "fires", name = "community",
+    labels = ["Spam", "https://fires.example/labels/0193a001-0000-7000-8000-000000000002"], policies = { filter = "noop", accept = "ignore" } },
+  { url = "https://fires.example/datasets/other", format = "fires" },
+]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := SourcesFrom(context.Background(), nil, b)
+	if err != nil || len(srcs) != 2 {
+		t.Fatalf("sources = %+v, %v", srcs, err)
+	}
+	c := srcs[0]
+	if c.Name != "community" || c.Format != fires.Format || c.FIRES == nil || strings.Join(c.FIRES.Labels, "|") != "Spam|https://fires.example/labels/0193a001-0000-7000-8000-000000000002" ||
+		c.FIRES.Policies["filter"] != "noop" || c.FIRES.Policies["accept"] != "ignore" || len(c.FIRES.Policies) != 2 {
+		t.Errorf("community = %+v %+v", c, c.FIRES)
+	}
+	if o := srcs[1]; o.FIRES == nil || len(o.FIRES.Policies) != 0 || o.Name != "fires.example/other" {
+		t.Errorf("defaults = %+v %+v", o, o.FIRES)
 	}
 }

@@ -192,23 +192,6 @@ func TestRapidBlockSignature(t *testing.T) {
 	}
 }
 
-func TestCollectArchivesSourcesMergedAndReport(t *testing.T) {
-	h := newSim(t, mastosim.Options{})
-	ls := newListServer(t)
-	ls.set("/a.csv", csvOf("a.example"))
-	run := h.collect(t, ls, []Source{{Name: "team/a list", URL: ls.srv.URL + "/a.csv"}})
-	keys, _ := h.store.List(context.Background(), "blocklist/snapshots/"+run.Report.Snapshot+"/")
-	want := []string{"merged.csv", "report.json", "sources/team_a_list"}
-	if len(keys) != len(want) {
-		t.Fatalf("archived %v", keys)
-	}
-	for i, k := range keys {
-		if !strings.HasSuffix(k, want[i]) {
-			t.Errorf("key %s, want suffix %s", k, want[i])
-		}
-	}
-}
-
 func TestInstanceSources(t *testing.T) {
 	h := newSim(t, mastosim.Options{})
 	h.sim.AddDomainBlock(mastosim.DomainBlock{Domain: "public.example", Severity: "suspend", PublicComment: "spam"})

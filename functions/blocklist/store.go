@@ -16,8 +16,9 @@ import (
 
 // Archive layout (under the archive store's root):
 //
-//	blocklist/snapshots/<snapshot>/sources/<name>          raw source as fetched
-//	blocklist/snapshots/<snapshot>/merged.csv              the merged list (Mastodon CSV)
+//	blocklist/objects/<sha256>                             raw sources and merged lists, once per content
+//	blocklist/sources/<name>-<hash>.json                   each source's last good copy (control object)
+//	blocklist/snapshots/<snapshot>/sources.json            the copies the run used, and its merged list (Manifest)
 //	blocklist/snapshots/<snapshot>/report.json             the merge report
 //	blocklist/snapshots/<snapshot>/<instance>/before.json  the instance's blocks before
 //	blocklist/snapshots/<snapshot>/<instance>/plan.json    the plan
@@ -29,6 +30,8 @@ import (
 //	blocklist/pending/<instance>/<plan id>.applied         written when such a plan's work is done or kept as intent
 //
 // A snapshot id is "<UTC time to the microsecond>-<run id>", so listing sorts by time.
+// Snapshots written before content addressing hold sources/<name> and merged.csv instead of
+// sources.json; they are still listed and rolled back to.
 
 const snapshotsPrefix = "blocklist/snapshots/"
 
@@ -158,9 +161,9 @@ func (s *stateStore) saveState(ctx context.Context, st *State) error {
 	return nil
 }
 
-// Checkpoint is the unfinished part of approved work, kept as intent: the next run plans it
+// checkpoint is the unfinished part of approved work, kept as intent: the next run plans it
 // again against the instance's blocks at that moment.
-type Checkpoint struct {
+type checkpoint struct {
 	PlanID  string    `json:"plan_id"`
 	Created time.Time `json:"created"`
 	Intent  Intent    `json:"intent"`
@@ -169,7 +172,7 @@ type Checkpoint struct {
 	Remaining []plan.Action `json:"remaining,omitempty"`
 }
 
-func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
+func (s *stateStore) loadCheckpoint(ctx context.Context) (*checkpoint, error) {
 	b, gen, err := s.store.ReadVersion(ctx, s.ckptKey())
 	if errors.Is(err, archive.ErrNotFound) {
 		return nil, nil
@@ -178,7 +181,7 @@ func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
 	s.ckptGen = gen
-	var c Checkpoint
+	var c checkpoint
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("checkpoint %s is corrupt: %w", s.store.Location(s.ckptKey()), err)
 	}
@@ -192,9 +195,9 @@ func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
 }
 
 // saveCheckpoint writes c (nil or empty: no unfinished work).
-func (s *stateStore) saveCheckpoint(ctx context.Context, c *Checkpoint) error {
+func (s *stateStore) saveCheckpoint(ctx context.Context, c *checkpoint) error {
 	if c == nil {
-		c = &Checkpoint{}
+		c = &checkpoint{}
 	}
 	if c.Intent.Len() == 0 && s.ckptGen == 0 {
 		return nil // nothing to clear

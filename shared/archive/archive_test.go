@@ -203,3 +203,54 @@ func TestOpen(t *testing.T) {
 		t.Errorf("ParseGS = %q %q %v", b, o, err)
 	}
 }
+
+// Two Local stores on one directory stand for two overlapping CLI runs: only the file lock
+// (flock on Unix, LockFileEx on Windows) keeps their conditional writes apart, so no increment
+// may be lost and no two writers may succeed from the same generation.
+func TestLocalStoresShareTheFileLock(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var stores [2]*archive.Local
+	for i := range stores {
+		s, err := archive.NewLocal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = s
+	}
+	if _, err := stores[0].WriteIf(ctx, "state/counter", []byte("0"), 0); err != nil {
+		t.Fatal(err)
+	}
+	const perWorker = 25
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			s := stores[w%2]
+			for done := 0; done < perWorker; {
+				b, gen, err := s.ReadVersion(ctx, "state/counter")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var n int
+				fmt.Sscan(string(b), &n)
+				_, err = s.WriteIf(ctx, "state/counter", []byte(fmt.Sprint(n+1)), gen)
+				switch {
+				case err == nil:
+					done++
+				case !errors.Is(err, archive.ErrPrecondition):
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b, gen, err := stores[1].ReadVersion(ctx, "state/counter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != fmt.Sprint(4*perWorker) || gen != 4*perWorker+1 {
+		t.Errorf("counter %s at generation %d; want %d at %d", b, gen, 4*perWorker, 4*perWorker+1)
+	}
+}

@@ -11,15 +11,15 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 )
 
-// Local is a Store in a directory. Conditional writes are serialised with an advisory file lock
-// (flock) so that several processes sharing the directory (overlapping CLI runs) stay consistent.
+// Local is a Store in a directory. Conditional writes are serialised with a file lock (flock on
+// Unix, LockFileEx on Windows) so that several processes sharing the directory (overlapping CLI
+// runs) stay consistent.
 // Generations of control objects are kept in a hidden ".generations" directory.
 type Local struct {
 	dir string
-	mu  sync.Mutex // serialises goroutines of this process; flock serialises processes
+	mu  sync.Mutex // serialises goroutines of this process; the file lock serialises processes
 }
 
 const genDir = ".generations"
@@ -138,7 +138,7 @@ func (l *Local) List(_ context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
-// lock takes the process lock and an exclusive flock on the store's lock file.
+// lock takes the process lock and an exclusive lock on the store's lock file.
 func (l *Local) lock() (func(), error) {
 	l.mu.Lock()
 	f, err := os.OpenFile(filepath.Join(l.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
@@ -146,13 +146,13 @@ func (l *Local) lock() (func(), error) {
 		l.mu.Unlock()
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(f); err != nil {
 		f.Close()
 		l.mu.Unlock()
-		return nil, err
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
 	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = unlockFile(f)
 		f.Close()
 		l.mu.Unlock()
 	}, nil

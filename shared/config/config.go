@@ -261,6 +261,10 @@ func (c *Config) CheckArchive() error {
 }
 
 // checkSecretRef validates a key that must hold a secret reference.
+// CheckSecretRef reports a problem with a secret reference (sm://…, env://VAR or
+// file:///path) under key; an empty ref is a problem only when required.
+func CheckSecretRef(r Report, key, ref string, required bool) { checkSecretRef(r, key, ref, required) }
+
 func checkSecretRef(r Report, key, ref string, required bool) {
 	if ref == "" {
 		if required {

@@ -3,6 +3,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -34,10 +37,33 @@ type Result struct {
 	// the caller's previous copy is current.
 	NotModified bool
 	Validators  Validators
+	// Note, if set, is a remark for the report on how the document was read.
+	Note string
 }
 
 // ErrTooLarge is returned when a document exceeds the size limit.
 var ErrTooLarge = errors.New("larger than the size limit")
+
+// StatusError is an HTTP answer other than 200 and 304.
+type StatusError struct {
+	URL  string // sanitised
+	Code int
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("fetch %s: HTTP %d", e.URL, e.Code) }
+
+// Status returns the HTTP status of a StatusError in err's chain, or 0.
+func Status(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// JSON is the Accept header FetchJSON sends: JSON-LD first (ActivityStreams and FIRES
+// servers answer with it), plain JSON next.
+const JSON = "application/ld+json, application/json;q=0.9"
 
 // Fetcher reads documents. The zero value is not usable; use New.
 type Fetcher struct {
@@ -87,16 +113,28 @@ func (f *Fetcher) Rebased(raw string) string {
 // Fetch reads the document at raw (https://, http://, file:// or gs://). For HTTP, v are sent
 // as If-None-Match / If-Modified-Since.
 func (f *Fetcher) Fetch(ctx context.Context, raw string, v Validators) (*Result, error) {
+	return f.fetch(ctx, raw, v, "")
+}
+
+// FetchJSON is Fetch asking HTTP servers for JSON (Accept: JSON).
+func (f *Fetcher) FetchJSON(ctx context.Context, raw string, v Validators) (*Result, error) {
+	return f.fetch(ctx, raw, v, JSON)
+}
+
+func (f *Fetcher) fetch(ctx context.Context, raw string, v Validators, accept string) (*Result, error) {
 	raw = f.Rebased(raw)
+	if filepath.VolumeName(raw) != "" {
+		return f.fetchFile(raw) // a Windows path such as C:\lists\x.csv (a rebased file URL)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	switch u.Scheme {
 	case "https", "http":
-		return f.fetchHTTP(ctx, raw, v)
+		return f.fetchHTTP(ctx, raw, v, accept)
 	case "file":
-		return f.fetchFile(u.Path)
+		return f.fetchFile(localPath(runtime.GOOS, u.Path))
 	case "gs":
 		return f.fetchGCS(ctx, u.Host, strings.TrimPrefix(u.Path, "/"))
 	case "":
@@ -105,7 +143,7 @@ func (f *Fetcher) Fetch(ctx context.Context, raw string, v Validators) (*Result,
 	return nil, fmt.Errorf("fetch %s: unsupported scheme %q", logging.SanitizeURL(raw), u.Scheme)
 }
 
-func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Result, error) {
+func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators, accept string) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
@@ -113,6 +151,9 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Res
 		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	req.Header.Set("User-Agent", UserAgent)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
 	if v.ETag != "" {
 		req.Header.Set("If-None-Match", v.ETag)
 	}
@@ -133,27 +174,32 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, raw string, v Validators) (*Res
 	case resp.StatusCode == http.StatusNotModified:
 		return &Result{NotModified: true, Validators: v}, nil
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("fetch %s: HTTP %d", logging.SanitizeURL(raw), resp.StatusCode)
+		return nil, &StatusError{URL: logging.SanitizeURL(raw), Code: resp.StatusCode}
 	}
 	if resp.ContentLength > f.maxBytes {
 		return nil, fmt.Errorf("fetch %s: %d bytes: %w (%d)", logging.SanitizeURL(raw), resp.ContentLength, ErrTooLarge, f.maxBytes)
 	}
-	data, err := readLimited(resp.Body, f.maxBytes)
+	data, err := readLimited(resp.Body, f.maxBytes, resp.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", logging.SanitizeURL(raw), err)
 	}
 	return &Result{Data: data, Validators: got}, nil
 }
 
-func readLimited(r io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
+// readLimited reads r to its end, at most max bytes. size is the expected length (-1 if
+// unknown): with it the data is read into one buffer of the right size.
+func readLimited(r io.Reader, max, size int64) ([]byte, error) {
+	if size < 0 || size > max {
+		size = 0
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(r, max+1)); err != nil {
 		return nil, err
 	}
-	if int64(len(data)) > max {
+	if int64(buf.Len()) > max {
 		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 func (f *Fetcher) fetchFile(path string) (*Result, error) {
@@ -162,7 +208,11 @@ func (f *Fetcher) fetchFile(path string) (*Result, error) {
 		return nil, fmt.Errorf("fetch file://%s: %w", path, err)
 	}
 	defer fh.Close()
-	data, err := readLimited(fh, f.maxBytes)
+	size := int64(-1)
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	data, err := readLimited(fh, f.maxBytes, size)
 	if err != nil {
 		return nil, fmt.Errorf("fetch file://%s: %w", path, err)
 	}
@@ -184,9 +234,18 @@ func (f *Fetcher) fetchGCS(ctx context.Context, bucket, object string) (*Result,
 		return nil, fmt.Errorf("fetch gs://%s/%s: %w", bucket, object, err)
 	}
 	defer r.Close()
-	data, err := readLimited(r, f.maxBytes)
+	data, err := readLimited(r, f.maxBytes, r.Attrs.Size)
 	if err != nil {
 		return nil, fmt.Errorf("fetch gs://%s/%s: %w", bucket, object, err)
 	}
 	return &Result{Data: data, Validators: Validators{ETag: fmt.Sprint(r.Attrs.Generation)}}, nil
+}
+
+// localPath is the local file a file URL's path names: the path itself, except on Windows,
+// where "/C:/lists/x.csv" (from file:///C:/lists/x.csv) is "C:/lists/x.csv".
+func localPath(goos, urlPath string) string {
+	if goos == "windows" && len(urlPath) >= 3 && urlPath[0] == '/' && urlPath[2] == ':' {
+		return urlPath[1:]
+	}
+	return urlPath
 }

@@ -127,3 +127,44 @@ func TestErrorsHideURLCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestFetchJSONAndStatus(t *testing.T) {
+	var accept string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		accept = r.Header.Get("Accept")
+		if r.URL.Path == "/gone" {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	f := New(time.Second, 1000)
+	if _, err := f.FetchJSON(context.Background(), srv.URL+"/x", Validators{}); err != nil || accept != JSON {
+		t.Errorf("Accept = %q, %v", accept, err)
+	}
+	if _, err := f.Fetch(context.Background(), srv.URL+"/x", Validators{}); err != nil || accept != "" {
+		t.Errorf("plain fetch sent Accept %q, %v", accept, err)
+	}
+	_, err := f.Fetch(context.Background(), "http://user:secret@"+strings.TrimPrefix(srv.URL, "http://")+"/gone", Validators{})
+	if Status(err) != http.StatusGone || !strings.Contains(err.Error(), "HTTP 410") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("status error = %v", err)
+	}
+	if Status(errors.New("other")) != 0 {
+		t.Error("Status of a plain error")
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	tests := []struct{ goos, in, want string }{
+		{"linux", "/srv/lists/tier0.csv", "/srv/lists/tier0.csv"},
+		{"windows", "/C:/lists/tier0.csv", "C:/lists/tier0.csv"},
+		{"windows", "/lists/tier0.csv", "/lists/tier0.csv"}, // no drive: the current drive's root
+		{"darwin", "/C:/odd/but/unix.csv", "/C:/odd/but/unix.csv"},
+	}
+	for _, tt := range tests {
+		if got := localPath(tt.goos, tt.in); got != tt.want {
+			t.Errorf("localPath(%s, %q) = %q, want %q", tt.goos, tt.in, got, tt.want)
+		}
+	}
+}

@@ -28,6 +28,12 @@ type SQLInstance struct {
 	RetentionUnit     string // backupRetentionSettings.retentionUnit ("COUNT")
 	LogRetentionDays  int64  // backupConfiguration.transactionLogRetentionDays
 	BackupTier        string // backupConfiguration.backupTier ("STANDARD", "ENHANCED")
+
+	// For the restore drill.
+	ConnectionName     string    // project:region:instance, for the Cloud SQL connector
+	Tier               string    // settings.tier, e.g. "db-custom-2-8192"
+	Created            time.Time // createTime
+	DeletionProtection bool      // settings.deletionProtectionEnabled
 }
 
 // Engine is the database engine of a Cloud SQL instance: it decides which setting is
@@ -98,6 +104,15 @@ func (c *Client) Instance(ctx context.Context, project, instance string) (SQLIns
 	if err != nil {
 		return SQLInstance{}, err
 	}
+	out, err := convertInstance(project, instance, di)
+	if err != nil {
+		return out, classify(APISQLAdmin, "instances.get", res, err)
+	}
+	return out, nil
+}
+
+// convertInstance turns an instances.get (or list) answer into an SQLInstance.
+func convertInstance(project, instance string, di *sqladmin.DatabaseInstance) (SQLInstance, error) {
 	out := SQLInstance{Project: project, Name: instance}
 	if di == nil {
 		return out, nil
@@ -107,7 +122,17 @@ func (c *Client) Instance(ctx context.Context, project, instance string) (SQLIns
 	}
 	out.DatabaseVersion = di.DatabaseVersion
 	out.State = di.State
-	if di.Settings == nil || di.Settings.BackupConfiguration == nil {
+	out.ConnectionName = di.ConnectionName
+	var err error
+	if out.Created, err = parseTime("createTime", di.CreateTime); err != nil {
+		return out, err
+	}
+	if di.Settings == nil {
+		return out, nil
+	}
+	out.Tier = di.Settings.Tier
+	out.DeletionProtection = di.Settings.DeletionProtectionEnabled
+	if di.Settings.BackupConfiguration == nil {
 		return out, nil
 	}
 	bc := di.Settings.BackupConfiguration

@@ -25,6 +25,7 @@ const (
 	APISQLAdmin  API = "sqladmin"
 	APIStorage   API = "storage"
 	APIGKEBackup API = "gkebackup"
+	APIContainer API = "container"
 )
 
 // Kind says what went wrong with a request, independently of the client library.
@@ -48,6 +49,11 @@ const (
 	KindTimeout
 	// KindMalformed: the answer could not be decoded or made no sense.
 	KindMalformed
+	// KindConflict: 409, the resource already exists (or is being changed).
+	KindConflict
+	// KindRefused: this package refused to send the request (an instance name outside
+	// DrillPrefix); nothing was sent.
+	KindRefused
 )
 
 func (k Kind) String() string {
@@ -66,6 +72,10 @@ func (k Kind) String() string {
 		return "timeout"
 	case KindMalformed:
 		return "malformed answer"
+	case KindConflict:
+		return "conflict"
+	case KindRefused:
+		return "refused"
 	default:
 		return "error"
 	}
@@ -150,6 +160,8 @@ func classify(api API, op, resource string, err error) *Error {
 			e.Kind = KindPermissionDenied
 		case ge.Code == http.StatusNotFound:
 			e.Kind = KindNotFound
+		case ge.Code == http.StatusConflict:
+			e.Kind = KindConflict
 		case ge.Code == http.StatusTooManyRequests || ge.Code >= 500:
 			e.Kind = KindUnavailable
 		default:

@@ -1,7 +1,12 @@
 // Package gcpbackup reads the backup configuration and history of a Mastodon instance's
 // Google Cloud resources through the official client libraries: Cloud SQL Admin
-// (google.golang.org/api/sqladmin/v1), Cloud Storage (cloud.google.com/go/storage) and Backup
-// for GKE (cloud.google.com/go/gkebackup/apiv1, REST transport).
+// (google.golang.org/api/sqladmin/v1), Cloud Storage (cloud.google.com/go/storage), Backup
+// for GKE (cloud.google.com/go/gkebackup/apiv1, REST transport) and the GKE control plane
+// (google.golang.org/api/container/v1, to find a cluster's endpoint and CA).
+//
+// For the restore drill it also clones, patches and deletes Cloud SQL instances, but only
+// instances whose name starts with DrillPrefix: every method that changes an instance refuses
+// any other name before it sends a request (see drill.go).
 //
 // It returns small plain structs (SQLInstance, SQLBackupRun, Bucket, GKEPlan, GKEBackup) and
 // errors of type *Error, which say what kind of failure happened (permission denied, not
@@ -21,6 +26,7 @@ import (
 
 	gkebackup "cloud.google.com/go/gkebackup/apiv1"
 	"cloud.google.com/go/storage"
+	container "google.golang.org/api/container/v1"
 	"google.golang.org/api/option"
 	sqladmin "google.golang.org/api/sqladmin/v1"
 	htransport "google.golang.org/api/transport/http"
@@ -43,6 +49,8 @@ type Config struct {
 	SQLAdminEndpoint  string
 	StorageEndpoint   string
 	GKEBackupEndpoint string
+	// ContainerEndpoint replaces the GKE API (container.googleapis.com) the same way.
+	ContainerEndpoint string
 	// Timeout bounds each HTTP request (each page of a listing, each retry); default 30s.
 	Timeout time.Duration
 	// Attempts is how often a request is tried when the API answers 429, 502, 503 or 504;
@@ -76,6 +84,7 @@ type Client struct {
 	sql *sqladmin.Service
 	gcs *storage.Client
 	gke *gkebackup.BackupForGKEClient
+	ctr *container.Service
 }
 
 // New returns a Client for cfg. It does no I/O.
@@ -97,6 +106,7 @@ func (c *Client) Close() error {
 		c.gke = nil
 	}
 	c.sql = nil
+	c.ctr = nil
 	return errors.Join(errs...)
 }
 
@@ -168,6 +178,31 @@ func (c *Client) gkeClient(ctx context.Context) (*gkebackup.BackupForGKEClient, 
 	return gc, nil
 }
 
+func (c *Client) containerService(ctx context.Context) (*container.Service, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctr != nil {
+		return c.ctr, nil
+	}
+	opts, err := endpointOptions(c.cfg.ContainerEndpoint, sqlBase)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := container.NewService(context.WithoutCancel(ctx), append(opts, c.cfg.Options...)...)
+	if err != nil {
+		return nil, fmt.Errorf("create GKE API client: %w", err)
+	}
+	c.ctr = svc
+	return svc, nil
+}
+
+// ContainerUnauthenticated reports whether the GKE API is a loopback test endpoint reached
+// without credentials: the clusters it names are then test clusters, reached without a
+// token too.
+func (c *Client) ContainerUnauthenticated() bool {
+	return strings.HasPrefix(c.cfg.ContainerEndpoint, "http://")
+}
+
 type baseKind int
 
 const (
@@ -178,7 +213,7 @@ const (
 
 // endpointOptions turns a configured base URL into client options. Each client library
 // wants its base URL in a slightly different shape:
-//   - sqladmin: "http://host/" (it resolves "v1/projects/..." against it),
+//   - sqladmin and container: "http://host/" (they resolve "v1/projects/..." against it),
 //   - storage: "http://host/storage/v1/",
 //   - gkebackup REST: "http://host" (it appends "/v1/projects/...").
 func endpointOptions(raw string, kind baseKind) ([]option.ClientOption, error) {

@@ -53,6 +53,7 @@ func TestReadsHealthyEnvironment(t *testing.T) {
 		BackupEnabled: true, BackupStartTime: "03:00", PointInTimeRecovery: true,
 		RetentionSettings: true, RetainedBackups: 7, RetentionUnit: "COUNT",
 		LogRetentionDays: 7, BackupTier: "STANDARD",
+		ConnectionName: p + ":europe-west1:" + i, Tier: "db-custom-2-8192", Created: now.AddDate(-1, 0, 0),
 	}
 	if inst != want {
 		t.Errorf("Instance = %+v\nwant %+v", inst, want)

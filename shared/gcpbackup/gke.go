@@ -3,6 +3,7 @@ package gcpbackup
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 
 	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
@@ -33,7 +34,26 @@ type GKEPlan struct {
 	RetentionLocked    bool
 
 	LastSuccessfulBackup time.Time
-	ProtectedPodCount    int32
+	ProtectedPodCount    int32 // pods in the last successful backup
+
+	// RPORiskLevel is the service's own view of the RPO: 1 (no risk) to 5 (highest); 0 when
+	// it said nothing. RPORiskReason explains it, with action items.
+	RPORiskLevel  int32
+	RPORiskReason string
+
+	// Scope is what the plan backs up (backupConfig).
+	Scope GKEScope
+}
+
+// GKEScope is a backup plan's scope: exactly one of all namespaces, selected namespaces or
+// selected applications (whose namespaces are listed).
+type GKEScope struct {
+	AllNamespaces bool
+	// Namespaces are the selected namespaces, or the distinct namespaces of the selected
+	// applications, sorted.
+	Namespaces []string
+	// Applications tells that Namespaces come from selectedApplications.
+	Applications bool
 }
 
 // GKEBackup is one backup of a plan.
@@ -82,6 +102,28 @@ func (c *Client) Plan(ctx context.Context, name string) (GKEPlan, error) {
 	}
 	if out.Name == "" {
 		out.Name = name
+	}
+	out.RPORiskLevel = p.GetRpoRiskLevel()
+	out.RPORiskReason = p.GetRpoRiskReason()
+	if bc := p.GetBackupConfig(); bc != nil {
+		out.Scope.AllNamespaces = bc.GetAllNamespaces()
+		seen := map[string]bool{}
+		add := func(ns string) {
+			if ns != "" && !seen[ns] {
+				seen[ns] = true
+				out.Scope.Namespaces = append(out.Scope.Namespaces, ns)
+			}
+		}
+		for _, ns := range bc.GetSelectedNamespaces().GetNamespaces() {
+			add(ns)
+		}
+		if apps := bc.GetSelectedApplications(); apps != nil {
+			out.Scope.Applications = true
+			for _, a := range apps.GetNamespacedNames() {
+				add(a.GetNamespace())
+			}
+		}
+		sort.Strings(out.Scope.Namespaces)
 	}
 	if s := p.GetBackupSchedule(); s != nil {
 		out.HasSchedule = true

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -191,7 +192,7 @@ func (r *Resolver) fetch(ctx context.Context, p Ref) (string, error) {
 		}
 		return strings.TrimSpace(v), nil
 	case File:
-		b, err := r.readFile(p.Name)
+		b, err := r.readFile(localPath(runtime.GOOS, p.Name))
 		if err != nil {
 			return "", fmt.Errorf("secret %s: %w", p, err)
 		}
@@ -215,4 +216,13 @@ func (r *Resolver) fetch(ctx context.Context, p Ref) (string, error) {
 		return strings.TrimSpace(string(b)), nil
 	}
 	return "", fmt.Errorf("secret %s: unsupported kind", p)
+}
+
+// localPath is the local file a file URL's path names: the path itself, except on Windows,
+// where "/C:/dir/token" (from file:///C:/dir/token) is "C:/dir/token".
+func localPath(goos, urlPath string) string {
+	if goos == "windows" && len(urlPath) >= 3 && urlPath[0] == '/' && urlPath[2] == ':' {
+		return urlPath[1:]
+	}
+	return urlPath
 }

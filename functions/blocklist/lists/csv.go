@@ -119,8 +119,8 @@ func blankRecord(rec []string) bool {
 // fields may span lines; CRLF, LF and mixed endings are all fine; stray quotes are tolerated. Lines whose first cell starts
 // with '#' are comments, except a header ("#domain,#severity,..."). A header row repeated
 // later (concatenated files) switches to its column layout.
-func (p *parser) parseCSV(data []byte) error {
-	sc := csvScanner{s: string(data)}
+func (p *parser) parseCSV(data string) error {
+	sc := csvScanner{s: data}
 	var cols *columns
 	for {
 		rec, line, ok := sc.read()

@@ -3,6 +3,7 @@ package lists
 import (
 	"bytes"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -77,11 +78,19 @@ func addSeeds(f *testing.F, names ...string) {
 }
 
 func FuzzParseCSV(f *testing.F) {
-	addSeeds(f, "oliphant/gardenfence.csv", "oliphant/dni.csv", "oliphant/seirdy-tier0.csv", "oliphant/mastodon.social.csv", "fediblockhole/data-noop-01.csv")
+	addSeeds(f, "oliphant/gardenfence.csv", "oliphant/dni.csv", "oliphant/seirdy-tier0.csv", "oliphant/mastodon.social.csv", "third_party/fediblockhole/data-noop-01.csv")
 	for _, s := range []string{"a.example\n", "*.x.example,Suspend\neveningzoo.]club,suspend\n", "domain,severity\n\"a\nb\",silence\n", "\ufeff#domain\r\nx.y\r\n", "a,\"b"} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, data, FormatCSV) })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzParse(t, data, FormatCSV)
+		// ParseOwned reads the same, without a copy.
+		want, errWant := Parse("fuzz", data, FormatCSV, allFields)
+		got, err := ParseOwned("fuzz", bytes.Clone(data), FormatCSV, allFields)
+		if (err == nil) != (errWant == nil) || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("ParseOwned = %+v, %v; Parse = %+v, %v", got, err, want, errWant)
+		}
+	})
 }
 
 func FuzzParseText(f *testing.F) {
@@ -92,7 +101,7 @@ func FuzzParseText(f *testing.F) {
 }
 
 func FuzzParseJSON(f *testing.F) {
-	addSeeds(f, "fediblockhole/data-mastodon.json")
+	addSeeds(f, "third_party/fediblockhole/data-mastodon.json")
 	for _, s := range []string{`[{"domain":"a.example","severity":"silence","reject_media":"yes"}]`, `[{"domain":"ap.***.st","digest":"00","comment":"x"},"b.example",1,null]`} {
 		f.Add([]byte(s))
 	}
@@ -103,13 +112,13 @@ func FuzzParseJSON(f *testing.F) {
 }
 
 func FuzzParseRapidBlockJSON(f *testing.F) {
-	addSeeds(f, "fediblockhole/data-rapidblock.json")
+	addSeeds(f, "third_party/fediblockhole/data-rapidblock.json")
 	f.Add([]byte(`{"blocks":{"a.example":{"isBlocked":true,"reason":"x"},"b":{"isBlocked":"no"}},"x":[1]}`))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, data, FormatRapidBlockJSON) })
 }
 
 func FuzzDetectAndParse(f *testing.F) {
-	addSeeds(f, "oliphant/iftas-aud.csv", "fediblockhole/data-rapidblock.json", "fediblockhole/data-mastodon.json")
+	addSeeds(f, "oliphant/iftas-aud.csv", "third_party/fediblockhole/data-rapidblock.json", "third_party/fediblockhole/data-mastodon.json")
 	f.Add([]byte("a.example\nb.example\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzInput {

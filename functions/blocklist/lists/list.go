@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/fediops/fediops/shared/domain"
 )
@@ -120,6 +122,17 @@ var ErrUnreadable = errors.New("unreadable blocklist")
 // as that format at all. The list's strings share one copy of data (data itself is not
 // retained).
 func Parse(source string, data []byte, format Format, opts Options) (*List, error) {
+	return parse(source, data, format, opts, false)
+}
+
+// ParseOwned is Parse for data the caller hands over: the list's strings point into data
+// instead of a copy of it, so data must never be changed afterwards. It saves a copy of
+// every source on the path of a big merge.
+func ParseOwned(source string, data []byte, format Format, opts Options) (*List, error) {
+	return parse(source, data, format, opts, true)
+}
+
+func parse(source string, data []byte, format Format, opts Options, owned bool) (*List, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, fmt.Errorf("%w: %s: binary data (NUL byte)", ErrUnreadable, source)
@@ -153,7 +166,11 @@ func Parse(source string, data []byte, format Format, opts Options) (*List, erro
 		if first == '[' || first == '{' {
 			return nil, fmt.Errorf("%w: %s: format is %s but the content is JSON", ErrUnreadable, source, format)
 		}
-		err = p.parseCSV(data)
+		text := string(data)
+		if owned && len(data) > 0 {
+			text = unsafe.String(unsafe.SliceData(data), len(data))
+		}
+		err = p.parseCSV(text)
 	case FormatText, FormatRapidBlockCSV:
 		if first == '[' || first == '{' {
 			return nil, fmt.Errorf("%w: %s: format is %s but the content is JSON", ErrUnreadable, source, format)
@@ -180,6 +197,36 @@ func FromDomains(source string, domains []string) *List {
 	p := &parser{list: &List{Source: source, Format: FormatText}}
 	for i, d := range domains {
 		p.row(i+1, rawRow{domain: d, severity: "suspend"})
+	}
+	p.finish()
+	return p.list
+}
+
+// Row is an entry made in code rather than read from a file (a FIRES dataset's entities).
+// Skip, if set, files the row as skipped for that reason (with Detail).
+type Row struct {
+	Line                                  int
+	Domain                                string
+	Severity                              Severity
+	RejectMedia, RejectReports, Obfuscate bool
+	PublicComment, PrivateComment         string
+	Skip, Detail                          string
+}
+
+// FromRows builds a list of format from rows, as Parse would from a file holding them:
+// domains are validated and normalised, opts' import_fields and max_severity apply, a
+// domain given twice keeps its last row.
+func FromRows(source string, format Format, rows []Row, opts Options) *List {
+	p := &parser{list: &List{Source: source, Format: format}, fields: fieldsOf(opts.ImportFields), max: opts.MaxSeverity}
+	for _, r := range rows {
+		if r.Skip != "" {
+			p.list.Rows++
+			p.skip(r.Line, r.Domain, r.Skip, r.Detail)
+			continue
+		}
+		p.row(r.Line, rawRow{domain: r.Domain, severity: r.Severity.String(), rejectMedia: strconv.FormatBool(r.RejectMedia),
+			rejectReports: strconv.FormatBool(r.RejectReports), obfuscate: strconv.FormatBool(r.Obfuscate),
+			publicComment: r.PublicComment, privateComment: r.PrivateComment})
 	}
 	p.finish()
 	return p.list

@@ -720,3 +720,41 @@ func TestCheckFields(t *testing.T) {
 		t.Error("xml accepted")
 	}
 }
+
+func TestFromRows(t *testing.T) {
+	l := FromRows("fires", "fires", []Row{
+		{Line: 1, Domain: "Spam.Example.", Severity: Suspend, RejectMedia: true, PublicComment: "Spam"},
+		{Line: 2, Domain: "not a domain", Severity: Silence},
+		{Line: 3, Domain: "actor", Skip: "fires_actor", Detail: "https://x.example/users/a"},
+		{Line: 4, Domain: "quiet.example", Severity: Suspend, RejectReports: true},
+		{Line: 5, Domain: "spam.example", Severity: Silence, PublicComment: "Spam, Bots"},
+	}, Options{ImportFields: []string{FieldPublicComment, FieldRejectReports}, MaxSeverity: Silence})
+	if l.Rows != 5 || len(l.Blocks) != 2 || len(l.Skipped) != 3 || l.Format != "fires" {
+		t.Fatalf("list = %+v", l)
+	}
+	if b := l.Blocks[0]; b.Domain != "quiet.example" || b.Severity != Silence || !b.RejectReports || b.RejectMedia {
+		t.Errorf("capped, flags by import_fields: %+v", b)
+	}
+	if b := l.Blocks[1]; b.Domain != "spam.example" || b.PublicComment != "Spam, Bots" || b.Line != 5 {
+		t.Errorf("last row wins: %+v", b)
+	}
+	if got := l.SkippedByReason(); got[ReasonInvalidDomain] != 1 || got["fires_actor"] != 1 || got[ReasonDuplicate] != 1 {
+		t.Errorf("skipped = %v", got)
+	}
+}
+
+// ParseOwned reads exactly what Parse reads, without copying the data.
+func TestParseOwned(t *testing.T) {
+	for _, data := range []string{
+		"\xef\xbb\xbf#domain,#severity,#public_comment\nA.example,suspend,\"spam, bots\"\nb.example,silence,\n",
+		"domain,severity\r\nc.example,noop\r\n",
+		"bad.example\n# comment\n",
+		"",
+	} {
+		want, errWant := Parse("s", []byte(data), "", allFields)
+		got, err := ParseOwned("s", []byte(data), "", allFields)
+		if (err == nil) != (errWant == nil) || (err == nil && fmt.Sprint(got) != fmt.Sprint(want)) {
+			t.Errorf("%q: ParseOwned = %+v, %v; Parse = %+v, %v", data, got, err, want, errWant)
+		}
+	}
+}

@@ -8,15 +8,16 @@ import (
 	"testing"
 )
 
-// testdata returns the shared real-blocklist directory; the test fails if it is missing.
+// testdata returns the repository's real-blocklist directory (testdata/blocklists at the
+// root; see its README for provenance and licences); the test fails if it is missing.
 func testdata(t testing.TB) string {
 	t.Helper()
-	dir, err := filepath.Abs("../../../../shared/testdata/blocklists")
+	dir, err := filepath.Abs("../../../testdata/blocklists")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
+		t.Fatalf("blocklist test data missing: %v", err)
 	}
 	return dir
 }
@@ -54,11 +55,11 @@ var realFiles = map[string]realFile{
 	}},
 	"oliphant/mastodon/_unified_tier0_blocklist.csv": {FormatMastodonCSV, 449, 5, 0, nil},
 	"oliphant/mastodon/dni.csv":                      {FormatMastodonCSV, 87, 0, 0, nil},
-	"fediblockhole/data-suspends-01.csv":             {FormatCSV, 13, 0, 0, nil},
-	"fediblockhole/data-silences-01.csv":             {FormatCSV, 13, 13, 0, nil},
-	"fediblockhole/data-noop-01.csv":                 {FormatCSV, 13, 0, 0, nil},
-	"fediblockhole/data-mastodon.json":               {FormatJSON, 10, 2, 0, nil},
-	"fediblockhole/data-rapidblock.json":             {FormatRapidBlockJSON, 168, 0, 0, nil},
+	"third_party/fediblockhole/data-suspends-01.csv": {FormatCSV, 13, 0, 0, nil},
+	"third_party/fediblockhole/data-silences-01.csv": {FormatCSV, 13, 13, 0, nil},
+	"third_party/fediblockhole/data-noop-01.csv":     {FormatCSV, 13, 0, 0, nil},
+	"third_party/fediblockhole/data-mastodon.json":   {FormatJSON, 10, 2, 0, nil},
+	"third_party/fediblockhole/data-rapidblock.json": {FormatRapidBlockJSON, 168, 0, 0, nil},
 }
 
 // history/oliphant-tier0: rows and silences per version (Python csv); none is skipped.
@@ -91,7 +92,7 @@ func TestRealFiles(t *testing.T) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() || strings.HasPrefix(rel, "fediblockhole/expected/") || strings.HasPrefix(rel, "fediblockhole-config/") ||
+		if d.IsDir() || strings.HasPrefix(rel, "fediblockhole-expected/") || strings.HasPrefix(rel, "fediblockhole-config/") ||
 			!(strings.HasSuffix(p, ".csv") || strings.HasSuffix(p, ".json")) {
 			return nil
 		}
@@ -164,7 +165,7 @@ func checkRealFile(t *testing.T, path, rel string, w realFile) {
 // The fixtures' own details FBH's tests assert (test_parser_json.py, test_parser_rapidblockjson.py).
 func TestFBHFixtures(t *testing.T) {
 	root := testdata(t)
-	data, err := os.ReadFile(filepath.Join(root, "fediblockhole/data-mastodon.json"))
+	data, err := os.ReadFile(filepath.Join(root, "third_party/fediblockhole/data-mastodon.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestFBHFixtures(t *testing.T) {
 		t.Errorf("%+v", got)
 	}
 
-	data, err = os.ReadFile(filepath.Join(root, "fediblockhole/data-rapidblock.json"))
+	data, err = os.ReadFile(filepath.Join(root, "third_party/fediblockhole/data-rapidblock.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

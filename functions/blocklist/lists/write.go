@@ -2,13 +2,13 @@ package lists
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
-
-	"github.com/fediops/fediops/shared/domain"
 )
 
 // csvField writes s with minimal quoting, as Python's csv.QUOTE_MINIMAL and Ruby's CSV do:
@@ -36,9 +36,15 @@ func WriteMastodonCSV(w io.Writer, blocks []Block) error {
 		csvField(bw, b.Domain)
 		bw.WriteByte(',')
 		bw.WriteString(b.Severity.String())
-		fmt.Fprintf(bw, ",%t,%t,", b.RejectMedia, b.RejectReports)
+		bw.WriteByte(',')
+		bw.WriteString(strconv.FormatBool(b.RejectMedia))
+		bw.WriteByte(',')
+		bw.WriteString(strconv.FormatBool(b.RejectReports))
+		bw.WriteByte(',')
 		csvField(bw, b.PublicComment)
-		fmt.Fprintf(bw, ",%t\n", b.Obfuscate)
+		bw.WriteByte(',')
+		bw.WriteString(strconv.FormatBool(b.Obfuscate))
+		bw.WriteByte('\n')
 	}
 	return bw.Flush()
 }
@@ -110,20 +116,63 @@ type JSONBlock struct {
 }
 
 // WriteJSON writes blocks, in the given order, as a JSON array of Mastodon admin
-// domain-block objects (format "json"), indented, with a final newline.
+// domain-block objects (format "json"), indented, with a final newline. The output is what
+// encoding/json writes for []JSONBlock with two-space indentation and HTML escaping off,
+// written one block at a time.
 func WriteJSON(w io.Writer, blocks []Block) error {
-	out := make([]JSONBlock, len(blocks))
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if len(blocks) == 0 {
+		bw.WriteString("[]\n")
+		return bw.Flush()
+	}
+	var buf []byte
+	bw.WriteString("[\n")
 	for i, b := range blocks {
-		out[i] = JSONBlock{
-			Domain: b.Domain, Digest: domain.Digest(b.Domain), Severity: b.Severity,
-			RejectMedia: b.RejectMedia, RejectReports: b.RejectReports,
-			PrivateComment: b.PrivateComment, PublicComment: b.PublicComment, Obfuscate: b.Obfuscate,
+		buf = append(buf[:0], "  {\n    \"domain\": "...)
+		buf = appendJSONString(buf, b.Domain)
+		buf = append(buf, ",\n    \"digest\": \""...)
+		sum := sha256.Sum256([]byte(b.Domain)) // domain.Digest, without its allocations
+		buf = hex.AppendEncode(buf, sum[:])
+		buf = append(buf, "\",\n    \"severity\": \""...)
+		buf = append(buf, b.Severity.String()...)
+		buf = append(buf, "\",\n    \"reject_media\": "...)
+		buf = strconv.AppendBool(buf, b.RejectMedia)
+		buf = append(buf, ",\n    \"reject_reports\": "...)
+		buf = strconv.AppendBool(buf, b.RejectReports)
+		buf = append(buf, ",\n    \"private_comment\": "...)
+		buf = appendJSONString(buf, b.PrivateComment)
+		buf = append(buf, ",\n    \"public_comment\": "...)
+		buf = appendJSONString(buf, b.PublicComment)
+		buf = append(buf, ",\n    \"obfuscate\": "...)
+		buf = strconv.AppendBool(buf, b.Obfuscate)
+		buf = append(buf, "\n  }"...)
+		if i < len(blocks)-1 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '\n')
+		if _, err := bw.Write(buf); err != nil {
+			return err
 		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	bw.WriteString("]\n")
+	return bw.Flush()
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json does with HTML escaping
+// off: plain printable ASCII as is, anything else through encoding/json itself.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			var sb strings.Builder
+			enc := json.NewEncoder(&sb)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(s) // a string always encodes
+			return append(buf, strings.TrimSuffix(sb.String(), "\n")...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 // WriteText writes one domain per line (LF), in the given order: the plain-text format.

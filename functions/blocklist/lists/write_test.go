@@ -2,6 +2,9 @@ package lists
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -100,3 +103,41 @@ func TestWriteJSONAndText(t *testing.T) {
 		t.Errorf("text: %q %v", buf.String(), err)
 	}
 }
+
+// WriteJSON streams what encoding/json would write for the whole array, byte for byte, for
+// any comment: quotes, backslashes, control characters, HTML characters, non-ASCII, U+2028
+// and invalid UTF-8.
+func TestWriteJSONMatchesEncodingJSON(t *testing.T) {
+	comments := []string{"", "plain", `say "hi"`, `back\slash`, "tab\tnew\nline\r", "<b>&amp;</b>", "café ☕", "line\u2028sep\u2029", "bad \xff utf8", "\x00\x01\x1f\x7f", "emoji 🦣"}
+	var blocks []Block
+	for i, c := range comments {
+		blocks = append(blocks, Block{Domain: fmt.Sprintf("d%d.example", i), Severity: []Severity{Noop, Silence, Suspend}[i%3], PublicComment: c, PrivateComment: c + "!", RejectMedia: i%2 == 0, Obfuscate: i%3 == 0})
+	}
+	for _, n := range []int{0, 1, len(blocks)} {
+		var got, want bytes.Buffer
+		if err := WriteJSON(&got, blocks[:n]); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]JSONBlock, n)
+		for i, b := range blocks[:n] {
+			out[i] = JSONBlock{Domain: b.Domain, Digest: domain.Digest(b.Domain), Severity: b.Severity, RejectMedia: b.RejectMedia,
+				RejectReports: b.RejectReports, PrivateComment: b.PrivateComment, PublicComment: b.PublicComment, Obfuscate: b.Obfuscate}
+		}
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(out); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%d blocks: got\n%s\nwant\n%s", n, got.String(), want.String())
+		}
+	}
+	if err := WriteJSON(failingWriter{}, blocks); err == nil {
+		t.Error("a write error was not returned")
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }

@@ -141,7 +141,7 @@ func fbhRows(m map[string]*fbhBlock, exportFields []string) map[string]map[strin
 func TestFBHModelMatchesRealOutput(t *testing.T) {
 	root := testdata(t)
 	for _, tc := range []struct{ conf, expected string }{
-		{"fediblockhole-config/oliphant-tier0.conf.toml", "fediblockhole/expected/oliphant-tier0.conf.csv"},
+		{"fediblockhole-config/oliphant-tier0.conf.toml", "fediblockhole-expected/oliphant-tier0.conf.csv"},
 	} {
 		conf, srcs, allow := modelSources(t, filepath.Join(root, tc.conf), nil)
 		want, err := os.ReadFile(filepath.Join(root, tc.expected))

@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,6 +120,10 @@ type Result struct {
 	Audit []AuditRow
 	// Resolved lists the obfuscated entries that were resolved.
 	Resolved []Resolution
+	// Named says which sources name each block: Named[i] holds the indexes into Sources of
+	// the sources naming Blocks[i] (directly, or through an obfuscated entry resolved to
+	// it), ascending.
+	Named [][]int32
 }
 
 // DroppedDomains returns the distinct domains (or patterns) dropped for reason, sorted.
@@ -150,6 +155,7 @@ type agg struct {
 	tail     int32
 	state    uint8
 	detail   string
+	srcs     uint64 // the sources 0..63 naming the domain (bit i: source i); the rest in Merger.moreSrcs
 }
 
 // contribution links an agg to one source row, so that a domain dropped at the end can be
@@ -173,6 +179,11 @@ type Merger struct {
 	masked  []maskedSource
 	drops   []drop
 	done    bool
+	// comments remembers merged comments: lists repeat the same few comments, and a domain
+	// named by many lists meets the same pairs again and again.
+	comments map[[2]string]merged
+	// moreSrcs holds, per agg, the bits of sources 64 and up (bit i of word w: source 64+64w+i).
+	moreSrcs map[int32][]uint64
 }
 
 // chunked is an append-only array in 4Ki-element chunks: growing it never copies, so a
@@ -254,10 +265,13 @@ func (m *Merger) fold(i int, source string, e lists.Entry, resolved bool) {
 		b.Domain = m.arena.intern(b.Domain)
 		b.PublicComment = m.arena.intern(b.PublicComment)
 		b.PrivateComment = m.arena.intern(b.PrivateComment)
-		m.idx[b.Domain] = m.aggs.add(agg{block: b, count: 1, lastList: int32(i), head: c, tail: c})
+		k = m.aggs.add(agg{block: b, count: 1, lastList: int32(i), head: c, tail: c})
+		m.idx[b.Domain] = k
+		m.named(k, m.aggs.at(k), i)
 		return
 	}
 	a := m.aggs.at(k)
+	m.named(k, a, i)
 	// A comment adopted as is would point into the parsed list's memory: copy it first.
 	if a.block.PublicComment == "" && e.PublicComment != "" {
 		e.PublicComment = m.arena.intern(e.PublicComment)
@@ -265,13 +279,87 @@ func (m *Merger) fold(i int, source string, e lists.Entry, resolved bool) {
 	if a.block.PrivateComment == "" && e.PrivateComment != "" {
 		e.PrivateComment = m.arena.intern(e.PrivateComment)
 	}
-	applyTo(&a.block, &e.Block, m.opts.Plan)
+	applyTo(&a.block, &e.Block, m.opts.Plan, m.mergeComments)
 	m.contrib.at(a.tail).next = c
 	a.tail = c
 	if a.lastList != int32(i) || resolved {
 		a.count++
 		a.lastList = int32(i)
 	}
+}
+
+// merged is a remembered result of mergeComments.
+type merged struct {
+	comment string
+	changed bool
+}
+
+// maxRemembered bounds Merger.comments.
+const maxRemembered = 1 << 16
+
+// mergeComments is mergeComments, remembering the results of the costly cases.
+func (m *Merger) mergeComments(old, nw string) (string, bool) {
+	if old == nw || nw == "" {
+		return old, false
+	}
+	if old == "" {
+		return nw, true
+	}
+	if r, ok := m.comments[[2]string{old, nw}]; ok {
+		return r.comment, r.changed
+	}
+	c, changed := mergeComments(old, nw)
+	if changed {
+		c = m.arena.intern(c)
+	}
+	if len(m.comments) < maxRemembered {
+		if m.comments == nil {
+			m.comments = make(map[[2]string]merged)
+		}
+		// The key is copied: it must not keep the parsed list's memory alive.
+		m.comments[[2]string{old, m.arena.intern(nw)}] = merged{c, changed}
+	}
+	return c, changed
+}
+
+// named notes that source i names agg k.
+func (m *Merger) named(k int32, a *agg, i int) {
+	if i < 64 {
+		a.srcs |= 1 << i
+		return
+	}
+	if m.moreSrcs == nil {
+		m.moreSrcs = make(map[int32][]uint64)
+	}
+	w := (i - 64) / 64
+	bits := m.moreSrcs[k]
+	for len(bits) <= w {
+		bits = append(bits, 0)
+	}
+	bits[w] |= 1 << ((i - 64) % 64)
+	m.moreSrcs[k] = bits
+}
+
+// appendNamed appends the indexes of the sources naming agg k, ascending.
+func (m *Merger) appendNamed(dst []int32, k int32, a *agg) []int32 {
+	for b := a.srcs; b != 0; b &= b - 1 {
+		dst = append(dst, int32(bits.TrailingZeros64(b)))
+	}
+	for w, word := range m.moreSrcs[k] {
+		for b := word; b != 0; b &= b - 1 {
+			dst = append(dst, int32(64+64*w+bits.TrailingZeros64(b)))
+		}
+	}
+	return dst
+}
+
+// countNamed is len(appendNamed(nil, k, a)).
+func (m *Merger) countNamed(k int32, a *agg) int {
+	n := bits.OnesCount64(a.srcs)
+	for _, word := range m.moreSrcs[k] {
+		n += bits.OnesCount64(word)
+	}
+	return n
 }
 
 // drop records a merge drop of one entry of source i.
@@ -410,14 +498,24 @@ func (m *Merger) Result(allowlists []*lists.List) *Result {
 		}
 	}
 
-	// Output, sorted by domain; account for the rows of dropped domains.
+	// Output, sorted by domain, with the sources naming each block (one shared backing
+	// array); account for the rows of dropped domains.
 	res.Blocks = make([]lists.Block, 0, len(kept))
+	res.Named = make([][]int32, 0, len(kept))
+	named := 0
+	for _, k := range kept {
+		named += m.countNamed(k, m.aggs.at(k))
+	}
+	backing := make([]int32, 0, named)
 	reason := [...]string{stateBelowThreshold: lists.ReasonBelowThreshold, stateAllowlisted: lists.ReasonAllowlisted, stateCovered: lists.ReasonCoveredByParent}
 	dropped := make([]int, len(m.stats))
 	for _, k := range order {
 		a := m.aggs.at(k)
 		if a.state == stateKept {
 			res.Blocks = append(res.Blocks, a.block)
+			start := len(backing)
+			backing = m.appendNamed(backing, k, a)
+			res.Named = append(res.Named, backing[start:len(backing):len(backing)])
 			continue
 		}
 		for c := a.head; c >= 0; c = m.contrib.at(c).next {
@@ -461,7 +559,7 @@ func newStats(l *lists.List) SourceStats {
 // applyTo is FBH's apply_mergeplan, folding nb into old: comments are merged whatever the
 // plan; under max the highest severity wins and a flag is true if either block sets it;
 // under min the lowest severity wins and a flag is false if either block clears it.
-func applyTo(old, nb *lists.Block, plan Plan) {
+func applyTo(old, nb *lists.Block, plan Plan, mergeComments func(old, nw string) (string, bool)) {
 	if c, changed := mergeComments(old.PublicComment, nb.PublicComment); changed {
 		old.PublicComment = c
 	}

@@ -107,9 +107,9 @@ func TestMergeComments(t *testing.T) {
 
 // FBH tests/test_mergeplan.py over its fixture files.
 func TestMergeplanFixtures(t *testing.T) {
-	suspends := load(t, "fediblockhole/data-suspends-01.csv", allFields)
-	silences := load(t, "fediblockhole/data-silences-01.csv", allFields)
-	noops := load(t, "fediblockhole/data-noop-01.csv", allFields)
+	suspends := load(t, "third_party/fediblockhole/data-suspends-01.csv", allFields)
+	silences := load(t, "third_party/fediblockhole/data-silences-01.csv", allFields)
+	noops := load(t, "third_party/fediblockhole/data-noop-01.csv", allFields)
 	for _, tc := range []struct {
 		name string
 		srcs []*lists.List

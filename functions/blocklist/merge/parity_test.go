@@ -16,15 +16,16 @@ import (
 	"github.com/fediops/fediops/shared/domain"
 )
 
-// testdata returns the shared real-blocklist directory; the test fails if it is missing.
+// testdata returns the repository's real-blocklist directory (testdata/blocklists at the
+// root; see its README for provenance and licences); the test fails if it is missing.
 func testdata(t testing.TB) string {
 	t.Helper()
-	dir, err := filepath.Abs("../../../../shared/testdata/blocklists")
+	dir, err := filepath.Abs("../../../testdata/blocklists")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
+		t.Fatalf("blocklist test data missing: %v", err)
 	}
 	return dir
 }
@@ -48,7 +49,7 @@ type fbhSource struct {
 }
 
 // runConfig loads an FBH config, rebases its file:// URLs onto the test data as
-// fediblockhole/expected/README.md says, and parses and merges like FBH's fediblock-sync -o.
+// fediblockhole-expected/README.md says, and parses and merges like FBH's fediblock-sync -o.
 func runConfig(t *testing.T, confPath string) (*Result, []*lists.List, fbhConfig) {
 	t.Helper()
 	root := testdata(t)
@@ -58,7 +59,7 @@ func runConfig(t *testing.T, confPath string) (*Result, []*lists.List, fbhConfig
 	}
 	rebase := strings.NewReplacer(
 		"file:///opt/fediblockhole/blocklists/", root+"/oliphant/",
-		"file:///opt/fediblockhole/fixtures/", root+"/fediblockhole/",
+		"file:///opt/fediblockhole/fixtures/", root+"/third_party/fediblockhole/",
 	)
 	load := func(src fbhSource, fields []string) *lists.List {
 		path := rebase.Replace(src.URL)
@@ -223,10 +224,10 @@ func TestParityWithFediBlockHole(t *testing.T) {
 		canaries       int
 	}{
 		// seirdy-tier0.csv's 000delete...seirdy.one and canary.tier0.example.com, dni.csv's dni.invalid.
-		{"fediblockhole-config/oliphant-tier0.conf.toml", "fediblockhole/expected/oliphant-tier0.conf.csv", map[string]int{}, 3},
-		{"fediblockhole/expected/fixtures-max.conf.toml", "fediblockhole/expected/fixtures-max.conf.csv", map[string]int{}, 0},
+		{"fediblockhole-config/oliphant-tier0.conf.toml", "fediblockhole-expected/oliphant-tier0.conf.csv", map[string]int{}, 3},
+		{"fediblockhole-expected/fixtures-max.conf.toml", "fediblockhole-expected/fixtures-max.conf.csv", map[string]int{}, 0},
 		// 4 noop *.example.org blocks under example.org's suspend (from data-mastodon.json).
-		{"fediblockhole/expected/fixtures-min.conf.toml", "fediblockhole/expected/fixtures-min.conf.csv", map[string]int{lists.ReasonCoveredByParent: 4}, 0},
+		{"fediblockhole-expected/fixtures-min.conf.toml", "fediblockhole-expected/fixtures-min.conf.csv", map[string]int{lists.ReasonCoveredByParent: 4}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.conf), func(t *testing.T) {

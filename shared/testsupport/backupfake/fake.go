@@ -14,6 +14,18 @@
 //	sqladmin:  GET /v1/projects/{p}/instances/{i}
 //	           GET /v1/projects/{p}/instances/{i}/backupRuns           (maxResults, pageToken)
 //	           GET /v1/projects/{p}/instances/{i}/getLatestRecoveryTime
+//	           GET /v1/projects/{p}/instances                           (instances.list)
+//	           POST /v1/projects/{p}/instances/{i}/clone                (clones appear, become
+//	           RUNNABLE and disappear on the fake's clock: see Drill, SetClock)
+//	           PATCH, DELETE /v1/projects/{p}/instances/{i}
+//	           GET /v1/projects/{p}/operations/{op}
+//	           GET …/instances/{i}/connectSettings, POST …/instances/{i}:generateEphemeralCert
+//	           (also under /sql/v1beta4, which the connector uses)
+//	           and each instance's server-side proxy (connector.go), for the Cloud SQL connector
+//	container: GET /v1/projects/{p}/locations/{l}/clusters/{c}         (clusters.get)
+//	kubernetes (one TLS server per cluster, its CA in clusters.get):
+//	           GET /api/v1/pods, GET /api/v1/namespaces/{ns}/pods      (fieldSelector, limit, continue)
+//	           DELETE /api/v1/namespaces/{ns}/pods/{name}              (preconditions)
 //	storage:   GET /storage/v1/b/{bucket}
 //	gkebackup: GET /v1/projects/{p}/locations/{l}/backupPlans/{plan}
 //	           GET /v1/projects/{p}/locations/{l}/backupPlans/{plan}/backups (pageSize, pageToken)
@@ -28,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
 	sqladmin "google.golang.org/api/sqladmin/v1"
@@ -94,6 +107,8 @@ type SQLInstance struct {
 	InstanceJSON, RunsJSON, RecoveryJSON string
 	// PageSize caps backup runs per page (0: as many as the client asks for).
 	PageSize int
+	// Drill is how clones of this instance behave.
+	Drill Drill
 }
 
 // Bucket is a Cloud Storage bucket.
@@ -130,9 +145,10 @@ func PlanName(project, location, plan string) string {
 
 // Env is everything the fake servers know.
 type Env struct {
-	SQL     []SQLInstance
-	Buckets []Bucket
-	GKE     []GKEPlan
+	SQL      []SQLInstance
+	Buckets  []Bucket
+	GKE      []GKEPlan
+	Clusters []Cluster
 }
 
 // Merge returns an Env holding the resources of all envs.
@@ -142,6 +158,7 @@ func Merge(envs ...Env) Env {
 		out.SQL = append(out.SQL, e.SQL...)
 		out.Buckets = append(out.Buckets, e.Buckets...)
 		out.GKE = append(out.GKE, e.GKE...)
+		out.Clusters = append(out.Clusters, e.Clusters...)
 	}
 	return out
 }
@@ -160,10 +177,23 @@ type Server struct {
 	SQLAdmin  *httptest.Server
 	Storage   *httptest.Server
 	GKEBackup *httptest.Server
+	Container *httptest.Server
 
 	mu       sync.Mutex
 	env      Env
 	requests []Request
+
+	now     func() time.Time
+	dyn     map[string]*instance  // clones, and deletions of listed instances
+	ops     map[string]*operation // "project/name"
+	opSeq   int
+	clones  []Clone
+	deletes []string
+	kube    map[string]*kubeServer // cluster resource name → its API server
+
+	connCA    connectorCA
+	dbTargets map[string]string    // "project/instance" → database address (ServeDatabase)
+	proxies   map[string]*sqlProxy // the instances' server-side proxies
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -171,12 +201,23 @@ type Server struct {
 
 // Start serves env until Close.
 func Start(env Env) *Server {
+	env.Clusters = append([]Cluster(nil), env.Clusters...) // deletions must not change the caller's Env
 	s := &Server{env: env, closing: make(chan struct{})}
 
 	sql := http.NewServeMux()
 	sql.HandleFunc("GET /v1/projects/{project}/instances/{instance}", s.sqlInstance)
 	sql.HandleFunc("GET /v1/projects/{project}/instances/{instance}/backupRuns", s.sqlRuns)
 	sql.HandleFunc("GET /v1/projects/{project}/instances/{instance}/getLatestRecoveryTime", s.sqlRecovery)
+	sql.HandleFunc("GET /v1/projects/{project}/instances", s.sqlList)
+	sql.HandleFunc("POST /v1/projects/{project}/instances/{instance}/clone", s.sqlClone)
+	sql.HandleFunc("DELETE /v1/projects/{project}/instances/{instance}", s.sqlDelete)
+	sql.HandleFunc("PATCH /v1/projects/{project}/instances/{instance}", s.sqlPatch)
+	sql.HandleFunc("GET /v1/projects/{project}/operations/{operation}", s.sqlOperation)
+	// The Cloud SQL Go connector speaks the v1beta4 surface (sql/v1beta4/...).
+	for _, prefix := range []string{"/v1", "/sql/v1beta4"} {
+		sql.HandleFunc("GET "+prefix+"/projects/{project}/instances/{instance}/connectSettings", s.sqlConnectSettings)
+		sql.HandleFunc("POST "+prefix+"/projects/{project}/instances/{instance}", s.sqlInstancePost)
+	}
 	sql.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "notFound", "The requested URL "+r.URL.Path+" was not found on this server.")
 	})
@@ -194,9 +235,17 @@ func Start(env Env) *Server {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "", "The requested URL "+r.URL.Path+" was not found on this server.")
 	})
 
+	ctr := http.NewServeMux()
+	ctr.HandleFunc("GET /v1/projects/{project}/locations/{location}/clusters/{cluster}", s.cluster)
+	ctr.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeGRPCError(w, http.StatusNotFound, "NOT_FOUND", "The requested URL "+r.URL.Path+" was not found on this server.", "", nil)
+	})
+
 	s.SQLAdmin = httptest.NewServer(s.record("sqladmin", sql))
 	s.Storage = httptest.NewServer(s.record("storage", gcs))
 	s.GKEBackup = httptest.NewServer(s.record("gkebackup", gke))
+	s.Container = httptest.NewServer(s.record("container", ctr))
+	s.startClusters(env.Clusters)
 	return s
 }
 
@@ -207,14 +256,22 @@ func (s *Server) Close() {
 		s.SQLAdmin.Close()
 		s.Storage.Close()
 		s.GKEBackup.Close()
+		s.Container.Close()
+		s.mu.Lock()
+		for _, k := range s.kube {
+			k.srv.Close()
+		}
+		s.mu.Unlock()
 	})
 }
 
 // SetEnv replaces what the servers serve.
 func (s *Server) SetEnv(env Env) {
+	env.Clusters = append([]Cluster(nil), env.Clusters...)
 	s.mu.Lock()
 	s.env = env
 	s.mu.Unlock()
+	s.startClusters(env.Clusters)
 }
 
 // Requests returns the requests received so far.
@@ -233,9 +290,13 @@ func (s *Server) Config() map[string]any {
 		"sqladmin_endpoint":  s.SQLAdmin.URL,
 		"storage_endpoint":   s.Storage.URL,
 		"gkebackup_endpoint": s.GKEBackup.URL,
+		"container_endpoint": s.Container.URL,
 	}
 	var sql, buckets, gke []map[string]string
 	for _, i := range s.env.SQL {
+		if strings.HasPrefix(i.Instance, "fediops-drill-") {
+			continue // a leftover clone, not a database to audit
+		}
 		sql = append(sql, map[string]string{"project": i.Project, "instance": i.Instance})
 	}
 	for _, bk := range s.env.Buckets {
@@ -275,6 +336,9 @@ func (s *Server) findSQL(project, instance string) (SQLInstance, bool) {
 		if i.Project == project && i.Instance == instance {
 			return i, true
 		}
+	}
+	if d := s.dyn[key(project, instance)]; d != nil && d.source != "" {
+		return SQLInstance{Project: project, Instance: instance, Resource: d.res}, true
 	}
 	return SQLInstance{}, false
 }
@@ -330,9 +394,12 @@ func (s *Server) sqlInstance(w http.ResponseWriter, r *http.Request) {
 	if s.sqlFault(w, r, i.InstanceFault, i.InstanceJSON) {
 		return
 	}
-	res := i.Resource
+	s.mu.Lock()
+	res := s.renderLocked(i.Project, i.Instance)
+	s.mu.Unlock()
 	if res == nil {
-		res = &sqladmin.DatabaseInstance{Kind: "sql#instance", Name: i.Instance, Project: i.Project}
+		s.sqlFault(w, r, NotFound, "")
+		return
 	}
 	writeJSON(w, res)
 }

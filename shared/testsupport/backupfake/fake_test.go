@@ -250,3 +250,107 @@ func TestSamplesAreDeterministic(t *testing.T) {
 		t.Error("samples share state")
 	}
 }
+
+func send(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestCloneLifecycle: a clone's operation and instance move on the fake's clock as Cloud SQL's
+// do: PENDING, RUNNING, DONE; PENDING_CREATE, RUNNABLE; a delete makes it PENDING_DELETE, then gone.
+func TestCloneLifecycle(t *testing.T) {
+	at := now
+	s := start(t, backupfake.Healthy(now))
+	s.SetClock(func() time.Time { return at })
+	base := s.SQLAdmin.URL + "/v1/projects/fediops-healthy"
+	code, body := send(t, "POST", base+"/instances/mastodon-db/clone",
+		`{"cloneContext":{"kind":"sql#cloneContext","destinationInstanceName":"fediops-drill-mastodon-db-202611201200","pointInTime":"2026-11-20T11:50:00Z"}}`)
+	var op struct{ Name, Status, OperationType, TargetId, EndTime string }
+	if err := json.Unmarshal([]byte(body), &op); code != 200 || err != nil || op.Status != "PENDING" || op.OperationType != "CLONE" {
+		t.Fatalf("clone: %d %s", code, body)
+	}
+	if code, _ := send(t, "POST", base+"/instances/mastodon-db/clone", `{"cloneContext":{"destinationInstanceName":"fediops-drill-mastodon-db-202611201200"}}`); code != 409 {
+		t.Errorf("second clone into the same name: %d", code)
+	}
+	if code, body := send(t, "POST", base+"/instances/mastodon-db/clone", `{"cloneContext":{"destinationInstanceName":"x","pointInTime":"2026-11-01T00:00:00Z"}}`); code != 400 || !strings.Contains(body, "recovery window") {
+		t.Errorf("point in time before the window: %d %s", code, body)
+	}
+	state := func(name string) string {
+		code, body := get(t, base+"/instances/"+name)
+		if code == 404 {
+			return "404"
+		}
+		var i struct{ State string }
+		_ = json.Unmarshal([]byte(body), &i)
+		return i.State
+	}
+	opStatus := func() string {
+		_, body := get(t, base+"/operations/"+op.Name)
+		var o struct{ Status string }
+		_ = json.Unmarshal([]byte(body), &o)
+		return o.Status
+	}
+	at = now.Add(time.Minute)
+	if st, os := state("fediops-drill-mastodon-db-202611201200"), opStatus(); st != "PENDING_CREATE" || os != "RUNNING" {
+		t.Errorf("after 1 minute: %s, operation %s", st, os)
+	}
+	at = now.Add(6 * time.Minute)
+	if st, os := state("fediops-drill-mastodon-db-202611201200"), opStatus(); st != "RUNNABLE" || os != "DONE" {
+		t.Errorf("after 6 minutes: %s, operation %s", st, os)
+	}
+	_, list := get(t, base+"/instances")
+	if !strings.Contains(list, `"name":"fediops-drill-mastodon-db-202611201200"`) || !strings.Contains(list, `"name":"mastodon-db"`) {
+		t.Errorf("list: %s", list)
+	}
+	if code, _ := send(t, "PATCH", base+"/instances/mastodon-db", `{"settings":{"tier":"db-f1-micro"}}`); code != 403 {
+		t.Errorf("patching a source: %d", code)
+	}
+	if code, _ := send(t, "DELETE", base+"/instances/fediops-drill-mastodon-db-202611201200", ""); code != 200 {
+		t.Errorf("delete: %d", code)
+	}
+	if st := state("fediops-drill-mastodon-db-202611201200"); st != "PENDING_DELETE" {
+		t.Errorf("after delete: %s", st)
+	}
+	at = now.Add(10 * time.Minute)
+	if st := state("fediops-drill-mastodon-db-202611201200"); st != "404" {
+		t.Errorf("after the delete finished: %s", st)
+	}
+	if d := s.Deleted(); len(d) != 1 || len(s.Clones()) != 1 {
+		t.Errorf("deleted %v, clones %v", d, s.Clones())
+	}
+}
+
+// TestClusterAndPods: clusters.get names the Kubernetes API and its CA; the API serves pods
+// by field selector and answers GKE's 403.
+func TestClusterAndPods(t *testing.T) {
+	env := backupfake.Broken(now)
+	env.Clusters[0].ForbiddenList = []string{"kube-system"}
+	s := start(t, env)
+	name := backupfake.ClusterName(backupfake.BrokenProject, backupfake.SampleLocation, backupfake.SampleCluster)
+	code, body := get(t, s.Container.URL+"/v1/"+name)
+	if code != 200 || !strings.Contains(body, `"clusterCaCertificate":"`) || !strings.Contains(body, `"endpoint":"127.0.0.1:`) {
+		t.Errorf("cluster: %d %s", code, body)
+	}
+	if code, body := get(t, s.Container.URL+"/v1/projects/fediops-broken/locations/europe-west1/clusters/nope"); code != 404 {
+		t.Errorf("unknown cluster: %d %s", code, body)
+	}
+	env.Clusters[0].ClusterFault = backupfake.Forbidden
+	s2 := start(t, env)
+	if code, body := get(t, s2.Container.URL+"/v1/"+name); code != 403 || !strings.Contains(body, `Required \"container.clusters.get\" permission(s)`) {
+		t.Errorf("forbidden cluster: %d %s", code, body)
+	}
+	if s.KubeURL(name) == "" {
+		t.Fatal("no Kubernetes API")
+	}
+}

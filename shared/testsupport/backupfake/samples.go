@@ -8,6 +8,7 @@ import (
 	sqladmin "google.golang.org/api/sqladmin/v1"
 	rawstorage "google.golang.org/api/storage/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Names used by the sample environments.
@@ -178,7 +179,7 @@ func HealthyBucketResource(name string) *rawstorage.Bucket {
 // and 2 GiB. Backups come 3 per page.
 func HealthyGKE(now time.Time, project, location, plan string) GKEPlan {
 	name := PlanName(project, location, plan)
-	cluster := "projects/" + project + "/locations/" + location + "/clusters/mastodon"
+	cluster := ClusterName(project, location, SampleCluster)
 	night := lastNightly(now)
 	var backups []*gkebackuppb.Backup
 	for d := 0; d < 8; d++ {
@@ -261,10 +262,52 @@ func GKEBackup(plan, cluster string, created, completed time.Time, state gkeback
 func Healthy(now time.Time) Env {
 	b := Bucket{Name: HealthyBucket, Resource: HealthyBucketResource(HealthyBucket)}
 	return Env{
-		SQL:     []SQLInstance{HealthySQL(now, HealthyProject, SampleInstance)},
-		Buckets: []Bucket{b},
-		GKE:     []GKEPlan{HealthyGKE(now, HealthyProject, SampleLocation, SamplePlan)},
+		SQL:      []SQLInstance{HealthySQL(now, HealthyProject, SampleInstance)},
+		Buckets:  []Bucket{b},
+		GKE:      []GKEPlan{HealthyGKE(now, HealthyProject, SampleLocation, SamplePlan)},
+		Clusters: []Cluster{HealthyCluster(now, HealthyProject, SampleLocation)},
 	}
+}
+
+// SampleCluster is the name of the sample environments' GKE cluster.
+const SampleCluster = "mastodon"
+
+// HealthyCluster returns the cluster the sample plans back up: Mastodon's web, streaming and
+// Sidekiq pods running in namespace "mastodon", and, outside the plan's scope, a failed pod
+// in kube-system that the leftover-pods check must not report.
+func HealthyCluster(now time.Time, project, location string) Cluster {
+	c := Cluster{Project: project, Location: location, Name: SampleCluster}
+	started := now.Add(-72 * time.Hour)
+	for _, name := range []string{"mastodon-web-6d9f7c9b8-2xk7p", "mastodon-web-6d9f7c9b8-h4m2q", "mastodon-streaming-7c5b4d8f6-9tq3w",
+		"mastodon-sidekiq-default-5f7d9c8b4-kx2lp", "mastodon-sidekiq-default-5f7d9c8b4-r8n4v"} {
+		c.Pods = append(c.Pods, Pod("mastodon", name, corev1.PodRunning, started, 0, ""))
+	}
+	c.Pods = append(c.Pods, EvictedPod("kube-system", "fluentbit-gke-8xk2p", now.Add(-10*24*time.Hour)))
+	return c
+}
+
+// BrokenCluster is HealthyCluster with what the nightly Jobs left in namespace "mastodon":
+// 60 Succeeded media-cleanup pods (one a day) and 29 Failed ones (evicted db-migrate pods
+// and failed Job runs), the oldest 60 days old — the 89 extra pods of the Broken plan's
+// newest backup.
+func BrokenCluster(now time.Time, project, location string) Cluster {
+	c := HealthyCluster(now, project, location)
+	night := lastNightly(now)
+	for d := 0; d < 60; d++ {
+		at := night.AddDate(0, 0, -d).Add(-time.Hour)
+		job := "mastodon-media-remove-" + at.Format("20060102")
+		c.Pods = append(c.Pods, Pod("mastodon", job+"-x7k2p", corev1.PodSucceeded, at, 4*time.Minute, job))
+	}
+	for d := 0; d < 29; d++ {
+		at := night.AddDate(0, 0, -2*d).Add(-2 * time.Hour)
+		if d%2 == 0 {
+			job := "mastodon-db-migrate-" + at.Format("200601021504")
+			c.Pods = append(c.Pods, Pod("mastodon", job+"-q9z4m", corev1.PodFailed, at, 90*time.Second, job))
+			continue
+		}
+		c.Pods = append(c.Pods, EvictedPod("mastodon", fmt.Sprintf("mastodon-sidekiq-scheduler-5b8c-%05d", d), at))
+	}
+	return c
 }
 
 // Broken is a sample environment with a typical set of problems, in project fediops-broken:
@@ -333,6 +376,7 @@ func Broken(now time.Time) Env {
 			{Name: BrokenBucket, Resource: media},
 			{Name: ForbiddenBucket, Resource: HealthyBucketResource(ForbiddenBucket), Fault: Forbidden},
 		},
-		GKE: []GKEPlan{gke},
+		GKE:      []GKEPlan{gke},
+		Clusters: []Cluster{BrokenCluster(now, BrokenProject, SampleLocation)},
 	}
 }

@@ -2,9 +2,9 @@
 //
 // GoToSocial implements the Mastodon client API, including the admin endpoints fediops uses for
 // registration triage (GET /api/v2/admin/accounts, POST /api/v1/admin/accounts/:id/approve|reject)
-// and blocklist sync (GET/POST/DELETE /api/v1/admin/domain_blocks). See
-// shared/reference/gotosocial-test-server.md and §8 of shared/reference/mastodon-api.md for how it
-// differs from Mastodon.
+// and blocklist sync (GET/POST/DELETE /api/v1/admin/domain_blocks). Where it differs from
+// Mastodon (403/422 semantics, domain-block severities, measures, rate-limit headers), tests use
+// the Mastodon simulator (package mastosim) instead.
 //
 // # Binary
 //

@@ -4,9 +4,9 @@
 // http.Handler, so tests mount it on httptest.NewServer and the `fediops demo` command can serve
 // it as a sandbox instance.
 //
-// Behaviour follows Mastodon's own source as summarised in shared/reference/mastodon-api.md; every
-// handler cites the controller, model or initializer it imitates. All time (rate-limit windows,
-// created_at, measure dates) comes from the injected clock.Clock.
+// Behaviour follows Mastodon's own source (github.com/mastodon/mastodon); every handler cites the
+// controller, model or initializer it imitates. All time (rate-limit windows, created_at,
+// measure dates) comes from the injected clock.Clock.
 //
 // # Modelled
 //
