@@ -12,9 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/fediops/fediops/shared/domain"
 	"github.com/fediops/fediops/shared/run"
 )
 
@@ -141,24 +140,11 @@ func (c *Client) clientOptions() []option.ClientOption {
 		return nil
 	}
 	opts := []option.ClientOption{option.WithEndpoint(c.endpoint)}
-	if isLoopback(c.endpoint) {
+	if domain.IsLoopbackEndpoint(c.endpoint) {
 		opts = append(opts, option.WithoutAuthentication(),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 	}
 	return opts
-}
-
-func isLoopback(endpoint string) bool {
-	host := endpoint
-	if h, _, err := net.SplitHostPort(endpoint); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Close closes the connection.
