@@ -103,8 +103,8 @@ fi
 
 step "benchmarks (one run each: they must keep working; figures in README.md)"
 go test -count=1 -run '^$' -benchtime=1x -benchmem \
-  -bench 'BenchmarkMergeCommand50x20000|BenchmarkCollect50x20000GCS|BenchmarkMerge50x20000$|BenchmarkCompute100k' \
-  ./cmd/fediops ./functions/blocklist ./functions/blocklist/merge ./functions/blocklist/plan
+  -bench 'BenchmarkMergeCommand50x20000|BenchmarkCollect50x20000GCS|BenchmarkMerge50x20000$|BenchmarkCompute100k|BenchmarkSignUpToDecision' \
+  ./cmd/fediops ./functions/blocklist ./functions/blocklist/merge ./functions/blocklist/plan ./e2e
 
 step "fuzz (short runs)"
 fuzztime="${FEDIOPS_FUZZTIME:-10s}"
