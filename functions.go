@@ -1,6 +1,12 @@
 // Package fediops registers the fediops Cloud Functions. It is the module-root package that
 // the Cloud Functions Go buildpack deploys; it does nothing but register: each deployment
-// selects one function with --entry-point (Approve, BlocklistSync or BackupAudit).
+// selects one function with --entry-point (Approve, BlocklistSync, BackupAudit or
+// TriageWebhook).
+//
+// TriageWebhook is an HTTP function. Deployed (FUNCTION_TARGET=TriageWebhook) the framework
+// serves it at "/", so every path reaches it and Mastodon posts to <function URL>/<instance>.
+// A local framework without FUNCTION_TARGET serves it at exactly /TriageWebhook; fediops serve
+// and the e2e tests add approve.WebhookLocalPath for /TriageWebhook/<instance>.
 package fediops
 
 import (
@@ -22,4 +28,5 @@ func init() {
 	functions.CloudEvent("Approve", approve.Handler{Invocation: setup.Process(sections)}.Handle)
 	functions.CloudEvent("BlocklistSync", blocklist.Handler{Invocation: setup.Process(sections)}.Handle)
 	functions.CloudEvent("BackupAudit", backupaudit.Handler{Invocation: setup.Process(sections)}.Handle)
+	functions.HTTP("TriageWebhook", approve.Webhook{Invocation: setup.Process(sections)}.ServeHTTP)
 }

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,8 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
 	_ "github.com/fediops/fediops" // the registrations under test
+	"github.com/fediops/fediops/functions/approve"
+	"github.com/fediops/fediops/shared/setup"
 )
 
 var baseURL string
@@ -48,7 +52,8 @@ func (s *syncBuffer) Reset() {
 }
 
 // TestMain starts the Functions Framework once per test binary (it cannot be stopped and its
-// registry is global), serving every registered function at /<Name>.
+// registry is global), serving every registered function at /<Name> (and the webhook at
+// /TriageWebhook/<instance>).
 func TestMain(m *testing.M) {
 	os.Unsetenv("FUNCTION_TARGET")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,6 +62,11 @@ func TestMain(m *testing.M) {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
+	// As fediops serve does: /TriageWebhook/<instance> reaches the webhook locally too.
+	if err := funcframework.RegisterHTTPFunctionContext(context.Background(), approve.WebhookLocalPath,
+		approve.Webhook{Invocation: setup.Process(nil)}.ServeHTTP); err != nil {
+		panic(err)
+	}
 	go func() { _ = funcframework.StartHostPort("127.0.0.1", port) }()
 	baseURL = "http://127.0.0.1:" + port
 	for i := 0; i < 200; i++ {
@@ -74,7 +84,22 @@ func TestMain(m *testing.M) {
 	os.Stdout = w
 	done := make(chan struct{})
 	go func() {
-		_, _ = io.Copy(io.MultiWriter(stdout, io.Discard), r)
+		// The functions' log lines go to the buffer; the benchmarks' result lines, which the
+		// testing package writes to os.Stdout too, go on to the real output as well.
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			_, _ = stdout.Write([]byte(line + "\n"))
+			if isBenchOutput(line) {
+				// A log marker may have landed after the name the testing package printed.
+				if i := strings.Index(line, markerPrefix); i > 0 {
+					line = line[:i]
+				}
+				fmt.Fprintln(real, line)
+			}
+		}
+		_, _ = io.Copy(stdout, r)
 		close(done)
 	}()
 	code := m.Run()
@@ -85,6 +110,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(real, "--- function logs ---\n"+stdout.String())
 	}
 	os.Exit(code)
+}
+
+// isBenchOutput reports whether a line of os.Stdout is the testing package's benchmark output.
+func isBenchOutput(line string) bool {
+	for _, p := range []string{"Benchmark", "--- BENCH", "--- FAIL: Benchmark", "    bench_test.go", "goos:", "goarch:", "pkg:", "cpu:"} {
+		if strings.HasPrefix(line, p) {
+			return true
+		}
+	}
+	return strings.Contains(line, " ns/op")
 }
 
 // publish POSTs a Pub/Sub messagePublished CloudEvent in binary mode, as Eventarc does.
@@ -123,7 +158,7 @@ func publish(t *testing.T, function string, body []byte, eventTime time.Time) in
 
 // flushLogs waits until everything written to os.Stdout so far has reached the buffer: the
 // pipe is FIFO, so once a marker written now comes out, all earlier lines have.
-func flushLogs(t *testing.T) {
+func flushLogs(t testing.TB) {
 	t.Helper()
 	marker := fmt.Sprintf("%s-%d", markerPrefix, time.Now().UnixNano())
 	fmt.Fprintln(os.Stdout, marker)
@@ -138,7 +173,7 @@ func flushLogs(t *testing.T) {
 const markerPrefix = "e2e-log-marker"
 
 // resetLogs drops every log line written so far.
-func resetLogs(t *testing.T) {
+func resetLogs(t testing.TB) {
 	t.Helper()
 	flushLogs(t)
 	stdout.Reset()

@@ -160,12 +160,13 @@ func TestDocumentedGcloudCommandsAreFound(t *testing.T) {
 			"builds connections create github", "builds repositories create",
 			"builds triggers create github --name=fediops", "secrets versions add fediops-token-main",
 			"iam service-accounts add-iam-policy-binding fediops-build@",
+			"secrets versions add fediops-webhook-main", "functions describe fediops-webhook",
 		},
 		"../docs/runbook.md": {
 			"logging read", "storage cat gs://", "storage ls gs://", "secrets versions disable",
-			"pubsub topics publish fediops-blocklist",
+			"pubsub topics publish fediops-blocklist", "pubsub topics publish fediops-triage",
 		},
-		"../cloudbuild.yaml":       {"functions deploy fediops-approve", "functions deploy fediops-blocklist", "functions deploy fediops-backupaudit", "builds submit"},
+		"../cloudbuild.yaml":       {"functions deploy fediops-approve", "functions deploy fediops-blocklist", "functions deploy fediops-backupaudit", "functions deploy fediops-webhook", "builds submit"},
 		"terraform.tfvars.example": {"beta monitoring channels create"},
 	} {
 		for _, p := range prefixes {

@@ -5,9 +5,11 @@
 #                       list sources' last good copy pointers (triage-lists/sources/*) and
 #                       the email-domain block state (triage-email-blocks/state/*)
 #                       config bucket: get;  its token secrets: secretAccessor
+#                       triage topic: roles/pubsub.publisher (fan-out to itself)
 #   fediops-blocklist   archive bucket: create, get, list; overwrite only leases/blocklist/*
 #                       and blocklist/* outside blocklist/snapshots/ and blocklist/objects/
 #                       config bucket: get;  its token secrets: secretAccessor
+#                       blocklist topic: roles/pubsub.publisher (fan-out to itself)
 #   fediops-backupaudit archive bucket: create, get; overwrite only leases/backup/* and
 #                       backup/drill/state/* (the restore drill's state)
 #                       config bucket: get
@@ -17,8 +19,11 @@
 #                       restore drill (drill.tf, when drill_instances is set): clone the
 #                       listed instances; patch, delete, connect and log in to fediops-drill-*
 #                       instances only; optional pod cleanup: container.pods.delete
-#   fediops-trigger     roles/run.invoker on the three functions' Cloud Run services
+#   fediops-webhook     config bucket: get;  the webhook secrets: secretAccessor
+#                       triage topic: roles/pubsub.publisher. Nothing else: no archive, no token
+#   fediops-trigger     roles/run.invoker on the three event functions' Cloud Run services
 #   fediops-build       deploys and builds the functions (see the end of this file)
+#   allUsers            roles/run.invoker on the fediops-webhook service ONLY (see there)
 #
 # Archive writes. Audit trails and snapshots are written create-only (ifGenerationMatch=0);
 # leases, blocklist state, checkpoints and source pointers are control objects, overwritten
@@ -32,8 +37,10 @@
 # object; bucket versioning keeps every overwritten generation anyway.
 #
 # No primitive role (owner, editor, viewer) anywhere, and nothing project-wide that a
-# bucket-, secret-, service- or repository-level grant can do. infra_test.go asserts this
-# exact list.
+# bucket-, secret-, topic-, service- or repository-level grant can do. One public grant: anyone
+# may invoke the webhook's service, because Mastodon cannot present a Google identity; the
+# webhook authenticates each delivery by its HMAC signature instead. infra_test.go asserts
+# this exact list, and that no other service is public.
 
 resource "google_service_account" "runtime" {
   for_each = local.functions
@@ -41,6 +48,14 @@ resource "google_service_account" "runtime" {
   account_id   = "fediops-${each.key}"
   display_name = "fediops ${each.value.entry_point}"
   description  = "Runtime identity of the ${each.value.entry_point} Cloud Function (${each.value.description})."
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_service_account" "webhook" {
+  account_id   = "fediops-webhook"
+  display_name = "fediops ${local.http_functions.webhook.entry_point}"
+  description  = "Runtime identity of the TriageWebhook Cloud Function: reads fediops.toml and the webhook secrets, publishes to the triage topic; nothing else."
 
   depends_on = [google_project_service.this]
 }
@@ -171,6 +186,12 @@ resource "google_storage_bucket_iam_member" "config_read" {
   member = google_service_account.runtime[each.key].member
 }
 
+resource "google_storage_bucket_iam_member" "webhook_config_read" {
+  bucket = google_storage_bucket.config.name
+  role   = google_project_iam_custom_role.object_read.id
+  member = google_service_account.webhook.member
+}
+
 # --- tokens: each secret readable only by the functions listed in instance_tokens --------
 
 resource "google_secret_manager_secret_iam_member" "token_approve" {
@@ -189,6 +210,36 @@ resource "google_secret_manager_secret_iam_member" "token_blocklist" {
   secret_id = google_secret_manager_secret.token[each.key].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.runtime["blocklist"].member
+}
+
+# --- the webhook: its secrets, and the triage topic ---------------------------------------
+
+resource "google_secret_manager_secret_iam_member" "webhook_secret" {
+  for_each = var.webhook_secrets
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.webhook[each.key].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.webhook.member
+}
+
+# It decides nothing: it publishes the sign-up for Approve.
+resource "google_pubsub_topic_iam_member" "webhook_publish" {
+  project = var.project_id
+  topic   = google_pubsub_topic.function[local.http_functions.webhook.publishes_to].name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.webhook.member
+}
+
+# --- fan-out: a scheduled run publishes one message per instance to its own topic --------
+
+resource "google_pubsub_topic_iam_member" "fanout_publish" {
+  for_each = local.fanout_functions
+
+  project = var.project_id
+  topic   = google_pubsub_topic.function[each.key].name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.runtime[each.key].member
 }
 
 # --- backup audit: read-only views of what it audits -------------------------------------
@@ -221,7 +272,7 @@ resource "google_storage_bucket_iam_member" "backupaudit_bucket" {
   member = google_service_account.runtime["backupaudit"].member
 }
 
-# --- trigger: invoke the three services and nothing else ----------------------------------
+# --- trigger: invoke the three event functions' services and nothing else -----------------
 
 # The services exist once cloudbuild.yaml has deployed the functions: set
 # functions_deployed = true and apply again (docs/deployment.md).
@@ -233,6 +284,26 @@ resource "google_cloud_run_v2_service_iam_member" "trigger_invoke" {
   name     = "fediops-${each.key}"
   role     = "roles/run.invoker"
   member   = google_service_account.trigger.member
+}
+
+# --- the webhook is public: the one exception -------------------------------------------
+#
+# Mastodon delivers its admin webhooks as anonymous HTTPS POSTs: it cannot present a Google
+# identity token. So anyone may invoke the fediops-webhook service (cloudbuild.yaml deploys it
+# with --allow-unauthenticated and --ingress-settings=all), and TriageWebhook itself
+# authenticates every delivery by its X-Hub-Signature (HMAC-SHA256 with the instance's secret)
+# before reading it. Its account can publish to the triage topic and read its secrets, no
+# more. No other service is public; infra_test.go checks both.
+resource "google_cloud_run_v2_service_iam_member" "webhook_public" {
+  count = var.functions_deployed ? 1 : 0
+
+  project  = var.project_id
+  location = var.region
+  name     = "fediops-webhook"
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+
+  depends_on = [google_project_service.this]
 }
 
 # --- build: runs cloudbuild.yaml and the function builds ----------------------------------
@@ -285,6 +356,12 @@ resource "google_service_account_iam_member" "build_act_as_runtime" {
   for_each = local.functions
 
   service_account_id = google_service_account.runtime[each.key].name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.build.member
+}
+
+resource "google_service_account_iam_member" "build_act_as_webhook" {
+  service_account_id = google_service_account.webhook.name
   role               = "roles/iam.serviceAccountUser"
   member             = google_service_account.build.member
 }

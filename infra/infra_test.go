@@ -3,13 +3,18 @@ package infra
 // The HCL policy test. It proves, from infra/*.tf, cloudbuild.yaml and the registrations in
 // ../functions.go, without a provider or a project:
 //
-//   - every registered function has its entry in local.functions, its own runtime service
-//     account, a Pub/Sub topic, a scheduler job publishing {} to it, and a deploy step in
-//     cloudbuild.yaml with the same entry point, topic and accounts (TestEveryRegistered...,
+//   - every registered event function has its entry in local.functions, its own runtime
+//     service account, a Pub/Sub topic, a scheduler job publishing {} to it, and a deploy step
+//     in cloudbuild.yaml with the same entry point, topic and accounts; a fanning one
+//     (fanout = true) may run var.max_instance_count times at once, learns its topic and may
+//     publish to it; every registered HTTP function has its entry in local.http_functions, its
+//     own account, and an HTTP deploy step open to all traffic (TestEveryRegistered...,
 //     TestCloudBuild...);
 //   - the IAM grants are exactly the least-privilege list of iam.tf (TestLeastPrivilege), with
-//     no primitive role and nothing project-wide that a narrower grant could do
-//     (TestNoBroadGrants); each secret grant is on one secret (TestSecrets);
+//     no primitive role, nothing project-wide that a narrower grant could do, and one public
+//     grant: invoking the webhook's service, which checks signatures (TestNoBroadGrants); each
+//     secret grant is on one secret, tokens for approve and blocklist, webhook secrets for the
+//     webhook (TestSecrets);
 //   - the buckets block public access and keep versions (TestBuckets); variables are described
 //     and validated (TestVariablesAndOutputs).
 //
@@ -507,6 +512,15 @@ var allTrueFunc = function.New(&function.Spec{
 // Framework (functions.CloudEvent / HTTP / Typed with a string literal name), in file order.
 func registrations(t *testing.T) []string {
 	t.Helper()
+	names, _ := registered(t)
+	return names
+}
+
+// registered returns the registered names and, by name, how each is registered
+// ("CloudEvent", "HTTP" or "Typed").
+func registered(t *testing.T) ([]string, map[string]string) {
+	t.Helper()
+	kinds := map[string]string{}
 	fset := token.NewFileSet()
 	names, err := filepath.Glob("../*.go")
 	if err != nil {
@@ -568,13 +582,14 @@ func registrations(t *testing.T) []string {
 			}
 			seen[fn] = true
 			regs = append(regs, fn)
+			kinds[fn] = sel.Sel.Name
 			return true
 		})
 	}
 	if len(regs) == 0 {
 		t.Fatal("the module root registers no function")
 	}
-	return regs
+	return regs, kinds
 }
 
 func readFile(t *testing.T, name string) []byte {
@@ -614,6 +629,52 @@ func keyFor(fns map[string]string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// httpFunction is an entry of local.http_functions.
+type httpFunction struct {
+	entryPoint  string
+	publishesTo string // a key of local.functions
+}
+
+// httpFunctionMap returns local.http_functions by key.
+func httpFunctionMap(t *testing.T, e *evaluator) map[string]httpFunction {
+	t.Helper()
+	v := e.local("http_functions")
+	if !v.IsWhollyKnown() || !v.Type().IsObjectType() {
+		t.Fatalf("local.http_functions must be an object literal of {entry_point = \"...\", publishes_to = \"...\"}; got %#v", v)
+	}
+	out := map[string]httpFunction{}
+	for it := v.ElementIterator(); it.Next(); {
+		k, fn := it.Element()
+		if !fn.Type().IsObjectType() || !fn.Type().HasAttribute("entry_point") || !fn.Type().HasAttribute("publishes_to") {
+			t.Fatalf("local.http_functions.%s needs entry_point and publishes_to", k.AsString())
+		}
+		out[k.AsString()] = httpFunction{entryPoint: fn.GetAttr("entry_point").AsString(), publishesTo: fn.GetAttr("publishes_to").AsString()}
+	}
+	return out
+}
+
+// fanoutFunctions returns the keys of local.functions whose fanout is true.
+func fanoutFunctions(t *testing.T, e *evaluator) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for it := e.local("functions").ElementIterator(); it.Next(); {
+		k, fn := it.Element()
+		if !fn.Type().HasAttribute("fanout") {
+			t.Fatalf("local.functions.%s has no fanout", k.AsString())
+		}
+		if fn.GetAttr("fanout").True() {
+			out[k.AsString()] = true
+		}
+	}
+	return out
+}
+
+// topicVar is the environment variable that names a function's topic to it:
+// fediops-triage → FEDIOPS_TRIAGE_TOPIC.
+func topicVar(topic string) string {
+	return strings.ToUpper(strings.ReplaceAll(topic, "-", "_")) + "_TOPIC"
 }
 
 // resourceOverFunctions returns the single resource of type typ whose for_each is
@@ -659,9 +720,18 @@ func TestEveryRegisteredFunctionIsProvisioned(t *testing.T) {
 	m := loadModule(t)
 	e := newEvaluator(m, symbolicVar)
 	fns := functionMap(t, e)
-	regs := registrations(t)
+	httpFns := httpFunctionMap(t, e)
+	regs, kinds := registered(t)
 	for _, name := range regs {
-		if _, ok := keyFor(fns, name); !ok {
+		_, event := keyFor(fns, name)
+		var http bool
+		for _, h := range httpFns {
+			http = http || h.entryPoint == name
+		}
+		switch {
+		case kinds[name] == "HTTP" && !http:
+			t.Errorf("%s is registered in functions.go as an HTTP function but has no entry in local.http_functions (infra/main.tf)", name)
+		case kinds[name] != "HTTP" && !event:
 			t.Errorf("%s is registered in functions.go but has no entry in local.functions (infra/main.tf)", name)
 		}
 	}
@@ -678,6 +748,27 @@ func TestEveryRegisteredFunctionIsProvisioned(t *testing.T) {
 			t.Fatalf("no %s", addr)
 		}
 		accounts[mustStr(t, e, e.ctx, b, "account_id")] = addr
+	}
+	// An HTTP function: its own account, no topic and no schedule of its own; it publishes to
+	// the topic of a function of local.functions.
+	for key, h := range httpFns {
+		t.Run(key, func(t *testing.T) {
+			sa := m.resources["google_service_account."+key]
+			if sa == nil {
+				t.Fatalf("no google_service_account.%s for the HTTP function %s", key, h.entryPoint)
+			}
+			id := mustStr(t, e, e.ctx, sa, "account_id")
+			if other, dup := accounts[id]; dup {
+				t.Errorf("service account %s of %s is also %s", id, key, other)
+			}
+			accounts[id] = key
+			if _, ok := fns[h.publishesTo]; !ok {
+				t.Errorf("local.http_functions.%s publishes to %q, which is not in local.functions", key, h.publishesTo)
+			}
+			if _, ok := fns[key]; ok {
+				t.Errorf("%s is both an event and an HTTP function", key)
+			}
+		})
 	}
 	for key := range fns {
 		t.Run(key, func(t *testing.T) {
@@ -812,6 +903,8 @@ func TestCloudBuildDeploysEveryFunction(t *testing.T) {
 		t.Errorf("the test step waits for %v; it must come first", test.WaitFor)
 	}
 
+	httpFns := httpFunctionMap(t, e)
+	fanout := fanoutFunctions(t, e)
 	byEntry := map[string]deployStep{}
 	for _, d := range deploys {
 		ep, _ := d.flag("--entry-point")
@@ -819,8 +912,13 @@ func TestCloudBuildDeploysEveryFunction(t *testing.T) {
 			t.Errorf("entry point %q is deployed twice", ep)
 		}
 		byEntry[ep] = d
-		if _, ok := keyFor(fns, ep); !ok {
-			t.Errorf("step %s deploys entry point %q, which is not in local.functions", d.id, ep)
+		_, event := keyFor(fns, ep)
+		http := false
+		for _, h := range httpFns {
+			http = http || h.entryPoint == ep
+		}
+		if !event && !http {
+			t.Errorf("step %s deploys entry point %q, which is in neither local.functions nor local.http_functions", d.id, ep)
 		}
 	}
 	for _, name := range registrations(t) {
@@ -870,6 +968,11 @@ func TestCloudBuildDeploysEveryFunction(t *testing.T) {
 				"--ingress-settings":        "internal-only",
 				"--max-instances":           "1",
 			}
+			if fanout[key] {
+				// Fanned-out runs of several instances run side by side; leases keep the runs
+				// of one instance apart.
+				want["--max-instances"] = "${_MAX_INSTANCES}"
+			}
 			for flag, v := range want {
 				got, ok := d.flag(flag)
 				if !ok || got != v {
@@ -897,7 +1000,75 @@ func TestCloudBuildDeploysEveryFunction(t *testing.T) {
 			if !slices.Contains(strings.Split(env, ","), "FEDIOPS_TIMEOUT="+timeout) {
 				t.Errorf("step %s: --set-env-vars=%q does not set FEDIOPS_TIMEOUT=%s (= --timeout)", d.id, env, timeout)
 			}
+			// A fanning function learns its own topic (projects/P/topics/T) to publish to.
+			topicName := mustStr(t, e, e.in(topicIn), topic, "name")
+			setsTopic := slices.Contains(strings.Split(env, ","), topicVar(topicName)+"=projects/${PROJECT_ID}/topics/"+topicName)
+			if fanout[key] != setsTopic {
+				t.Errorf("step %s: --set-env-vars=%q: fanout is %v, so %s=projects/${PROJECT_ID}/topics/%s must be set: %v", d.id, env, fanout[key], topicVar(topicName), topicName, fanout[key])
+			}
 		})
+	}
+
+	// The HTTP functions: reached from outside (Mastodon), no topic, no retries, a short
+	// timeout; the topic they publish to in their environment; their own account.
+	for key, h := range httpFns {
+		t.Run(h.entryPoint, func(t *testing.T) {
+			d, ok := byEntry[h.entryPoint]
+			if !ok {
+				t.Fatalf("cloudbuild.yaml has no deploy step with --entry-point=%s", h.entryPoint)
+			}
+			if d.name != "fediops-"+key {
+				t.Errorf("step %s deploys %s, want fediops-%s", d.id, d.name, key)
+			}
+			if !slices.Equal(d.wait, []string{"test"}) {
+				t.Errorf("step %s waits for %v, want [test]", d.id, d.wait)
+			}
+			want := map[string]string{
+				"--gen2":                  "",
+				"--runtime":               "${_RUNTIME}",
+				"--region":                "${_REGION}",
+				"--source":                ".",
+				"--entry-point":           h.entryPoint,
+				"--trigger-http":          "",
+				"--service-account":       email(mustStr(t, e, e.ctx, m.resources["google_service_account."+key], "account_id")),
+				"--build-service-account": "projects/${PROJECT_ID}/serviceAccounts/" + email(build),
+				"--docker-repository":     "projects/${PROJECT_ID}/locations/${_REGION}/repositories/" + repo,
+				"--ingress-settings":      "all",
+			}
+			for flag, v := range want {
+				got, ok := d.flag(flag)
+				if !ok || got != v {
+					t.Errorf("step %s: %s = %q (set %v), want %q", d.id, flag, got, ok, v)
+				}
+			}
+			// The public invoker grant is Terraform's (iam.tf): the deploy must neither try to set
+			// it (the build account may not) nor remove it.
+			for _, flag := range []string{"--allow-unauthenticated", "--no-allow-unauthenticated", "--trigger-topic", "--retry", "--trigger-service-account", "--trigger-event-filters"} {
+				if _, ok := d.flags[flag]; ok {
+					t.Errorf("step %s: %s must not be set", d.id, flag)
+				}
+			}
+			if n, err := strconv.Atoi(d.flags["--max-instances"][0]); err != nil || n < 1 || n > 20 {
+				t.Errorf("step %s: --max-instances=%v: bound a public endpoint's instances (1 to 20)", d.id, d.flags["--max-instances"])
+			}
+			env, _ := d.flag("--set-env-vars")
+			vars := strings.Split(env, ",")
+			timeout, _ := d.flag("--timeout")
+			if dur, err := time.ParseDuration(timeout); err != nil || dur < 10*time.Second || dur > time.Minute {
+				t.Errorf("step %s: --timeout=%q, want 10s to 60s (Mastodon waits 10 s)", d.id, timeout)
+			}
+			topic, topicIn := resourceOverFunctions(t, e, "google_pubsub_topic", h.publishesTo)
+			topicName := mustStr(t, e, e.in(topicIn), topic, "name")
+			for _, v := range []string{"FEDIOPS_CONFIG=${_FEDIOPS_CONFIG}", "FEDIOPS_TIMEOUT=" + timeout,
+				topicVar(topicName) + "=projects/${PROJECT_ID}/topics/" + topicName} {
+				if !slices.Contains(vars, v) {
+					t.Errorf("step %s: --set-env-vars=%q does not set %s", d.id, env, v)
+				}
+			}
+		})
+	}
+	if got, want := cfg.Substitutions["_MAX_INSTANCES"], newEvaluator(m, defaultsVar(nil)).vars["max_instance_count"]; !want.IsKnown() || got != want.AsBigFloat().String() {
+		t.Errorf("cloudbuild.yaml _MAX_INSTANCES = %q, Terraform's default max_instance_count is %#v", got, want)
 	}
 
 	// The substitution defaults agree with the Terraform defaults.
@@ -1095,6 +1266,7 @@ func TestLeastPrivilege(t *testing.T) {
 			" || " + startsWith("triage-email-blocks/state/"),
 		"approve: bucket " + config + ": " + read,
 		"approve: secret " + secrets + ": roles/secretmanager.secretAccessor " + fmt.Sprintf(tokens, "approve"),
+		"approve: topic google_pubsub_topic.function[approve]: roles/pubsub.publisher",
 
 		"blocklist: bucket " + archive + ": " + create,
 		"blocklist: bucket " + archive + ": " + read,
@@ -1103,6 +1275,13 @@ func TestLeastPrivilege(t *testing.T) {
 			" || (" + startsWith("blocklist/") + " && !" + startsWith("blocklist/snapshots/") + " && !" + startsWith("blocklist/objects/") + ")",
 		"blocklist: bucket " + config + ": " + read,
 		"blocklist: secret " + secrets + ": roles/secretmanager.secretAccessor " + fmt.Sprintf(tokens, "blocklist"),
+		"blocklist: topic google_pubsub_topic.function[blocklist]: roles/pubsub.publisher",
+
+		"webhook: bucket " + config + ": " + read,
+		"webhook: secret google_secret_manager_secret.webhook[*]: roles/secretmanager.secretAccessor (for_each var.webhook_secrets)",
+		"webhook: topic google_pubsub_topic.function[approve]: roles/pubsub.publisher",
+
+		"allUsers: run-service fediops-webhook: roles/run.invoker",
 
 		"backupaudit: bucket " + archive + ": " + create,
 		"backupaudit: bucket " + archive + ": " + read,
@@ -1134,6 +1313,7 @@ func TestLeastPrivilege(t *testing.T) {
 		"build: service-account google_service_account.runtime[backupaudit]: roles/iam.serviceAccountUser",
 		"build: service-account google_service_account.runtime[blocklist]: roles/iam.serviceAccountUser",
 		"build: service-account google_service_account.trigger: roles/iam.serviceAccountUser",
+		"build: service-account google_service_account.webhook: roles/iam.serviceAccountUser",
 	}
 	sort.Strings(want)
 	var got []string
@@ -1157,8 +1337,14 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestNoBroadGrants: no primitive role, no public member, and at project level only roles
-// that cannot be granted on a narrower resource (or carry a condition that narrows them).
+// publicGrant is the one grant to a public member: anyone may invoke the webhook's service,
+// because Mastodon cannot present a Google identity; TriageWebhook authenticates each delivery
+// by its HMAC signature (iam.tf).
+const publicGrant = "allUsers: run-service fediops-webhook: roles/run.invoker"
+
+// TestNoBroadGrants: no primitive role, no public member except publicGrant, and at project
+// level only roles that cannot be granted on a narrower resource (or carry a condition that
+// narrows them).
 func TestNoBroadGrants(t *testing.T) {
 	m := loadModule(t)
 	primitive := regexp.MustCompile(`"roles/(owner|editor|viewer)"`)
@@ -1184,7 +1370,9 @@ func TestNoBroadGrants(t *testing.T) {
 			t.Errorf("%s: primitive role %s", g.Where, g.Role)
 		}
 		if strings.Contains(g.Account, "allUsers") || strings.Contains(g.Account, "allAuthenticatedUsers") {
-			t.Errorf("%s: public member %s", g.Where, g.Account)
+			if g.String() != publicGrant || g.Where != "google_cloud_run_v2_service_iam_member.webhook_public" {
+				t.Errorf("%s: public member %s (%s): only the webhook's service may be public", g.Where, g.Account, g)
+			}
 		}
 		if strings.HasPrefix(g.Role, "roles/") && strings.HasSuffix(g.Role, ".admin") {
 			t.Errorf("%s: admin role %s", g.Where, g.Role)
@@ -1202,6 +1390,29 @@ func TestNoBroadGrants(t *testing.T) {
 	for _, g := range grants(t, e) {
 		if g.Kind == "project" && (strings.Contains(g.Role, "storage") || strings.Contains(g.Role, "secretmanager")) {
 			t.Errorf("%s: %s is a storage or Secret Manager role granted at project level", g.Where, g.Role)
+		}
+	}
+	// The public grant is on the service cloudbuild.yaml deploys as the HTTP function that
+	// checks signatures, and nowhere else may a public member appear.
+	var public []string
+	for _, g := range grants(t, e) {
+		if strings.HasPrefix(g.Account, "all") {
+			public = append(public, g.String())
+		}
+	}
+	if !slices.Equal(public, []string{publicGrant}) {
+		t.Errorf("public grants %v, want exactly [%s]", public, publicGrant)
+	}
+	_, deploys := loadCloudBuild(t)
+	for _, d := range deploys {
+		ep, _ := d.flag("--entry-point")
+		if d.name == "fediops-webhook" && ep != "TriageWebhook" {
+			t.Errorf("the public service fediops-webhook runs %s, not TriageWebhook (which checks each delivery's signature)", ep)
+		}
+	}
+	for name, src := range m.src {
+		if n := strings.Count(string(src), `"allUsers"`) + strings.Count(string(src), `"allAuthenticatedUsers"`); n > 0 && (filepath.Base(name) != "iam.tf" || n != 1) {
+			t.Errorf("%s names a public member %d time(s); only iam.tf's webhook_public may, once", name, n)
 		}
 	}
 	// The object-replace role only ever comes with a condition.
@@ -1234,8 +1445,13 @@ func TestSecrets(t *testing.T) {
 		if !singleReference(expr, "google_secret_manager_secret") || !single.MatchString(g.Scope) {
 			t.Errorf("%s: secret_id = %s must reference a single secret", g.Where, m.text(expr))
 		}
-		if g.Account != "approve" && g.Account != "blocklist" {
-			t.Errorf("%s: %s may read tokens; only approve and blocklist need one", g.Where, g.Account)
+		switch {
+		case g.Account == "webhook" && !strings.HasPrefix(g.Scope, "google_secret_manager_secret.webhook["):
+			t.Errorf("%s: the webhook may read %s; it reads webhook secrets only, never a token", g.Where, g.Scope)
+		case (g.Account == "approve" || g.Account == "blocklist") && !strings.HasPrefix(g.Scope, "google_secret_manager_secret.token["):
+			t.Errorf("%s: %s may read %s; it reads tokens only", g.Where, g.Account, g.Scope)
+		case g.Account != "approve" && g.Account != "blocklist" && g.Account != "webhook":
+			t.Errorf("%s: %s may read secrets; only approve and blocklist (tokens) and the webhook (webhook secrets) need one", g.Where, g.Account)
 		}
 		if g.Role != "roles/secretmanager.secretAccessor" {
 			t.Errorf("%s: %s, want roles/secretmanager.secretAccessor", g.Where, g.Role)
@@ -1347,7 +1563,7 @@ func TestVariablesAndOutputs(t *testing.T) {
 			t.Errorf("variable %s has no validation", name)
 		}
 	}
-	for _, name := range []string{"topics", "archive_bucket", "config_bucket", "fediops_config", "service_accounts", "scheduler_jobs"} {
+	for _, name := range []string{"topics", "archive_bucket", "config_bucket", "fediops_config", "service_accounts", "scheduler_jobs", "webhook_secrets"} {
 		b := m.outputs[name]
 		if b == nil {
 			t.Errorf("no output %s", name)

@@ -1,4 +1,4 @@
-# fediops on Google Cloud: what the three Cloud Functions need, and who may do what.
+# fediops on Google Cloud: what the four Cloud Functions need, and who may do what.
 #
 # Ownership: Terraform owns everything in this directory. It does NOT manage the Cloud
 # Functions themselves: cloudbuild.yaml deploys them with `gcloud functions deploy` (which
@@ -11,24 +11,44 @@ locals {
   # Cloud Function (fediops-<key>), scheduler job and runtime service account; its Pub/Sub
   # topic is named for the chore (fediops-triage, the name the docs publish to). cloudbuild.yaml deploys the same set; infra_test.go checks the registrations,
   # this map and cloudbuild.yaml against one another.
+  #
+  # fanout: a scheduled run with several instances publishes one message per instance to the
+  # function's own topic (its account may publish there, iam.tf; cloudbuild.yaml passes the
+  # topic as FEDIOPS_<TOPIC>_TOPIC and lets var.max_instance_count invocations run at once).
   functions = {
     approve = {
       entry_point = "Approve"
       topic       = "fediops-triage"
       description = "registration triage"
       schedule    = var.triage_schedule
+      fanout      = true
     }
     blocklist = {
       entry_point = "BlocklistSync"
       topic       = "fediops-blocklist"
       description = "federation blocklist sync"
       schedule    = var.blocklist_schedule
+      fanout      = true
     }
     backupaudit = {
       entry_point = "BackupAudit"
       topic       = "fediops-backupaudit"
       description = "backup audit"
       schedule    = var.backup_audit_schedule
+      fanout      = false
+    }
+  }
+
+  fanout_functions = toset([for key, fn in local.functions : key if fn.fanout])
+
+  # HTTP functions registered in ../functions.go: called by a server, not by a topic or a
+  # schedule. Each hands its work to a function of local.functions by publishing to that
+  # function's topic (publishes_to), and has its own account (iam.tf).
+  http_functions = {
+    webhook = {
+      entry_point  = "TriageWebhook"
+      description  = "Mastodon admin webhook receiver (instant registration triage)"
+      publishes_to = "approve"
     }
   }
 
@@ -68,6 +88,13 @@ locals {
   # Token references for fediops.toml: name => sm://projects/P/secrets/S/versions/latest.
   tokens = {
     for name, secret in google_secret_manager_secret.token :
+    name => "sm://projects/${var.project_id}/secrets/${secret.secret_id}/versions/latest"
+  }
+
+  # Webhook secret references for fediops.toml ([[instance]] webhook_secret): instance name =>
+  # sm://projects/P/secrets/fediops-webhook-<name>/versions/latest.
+  webhook_secrets = {
+    for name, secret in google_secret_manager_secret.webhook :
     name => "sm://projects/${var.project_id}/secrets/${secret.secret_id}/versions/latest"
   }
 

@@ -1,9 +1,9 @@
 # Alerting on ERROR lines. The functions log JSON lines whose "severity" Cloud Logging lifts
-# (shared/logging); this counts those at ERROR or above in the three functions' own output
+# (shared/logging); this counts those at ERROR or above in the four functions' own output
 # (not the request log) and alerts as soon as one appears.
 
 locals {
-  function_services = join(" OR ", [for key, _ in local.functions : "\"fediops-${key}\""])
+  function_services = join(" OR ", [for key, _ in merge(local.functions, local.http_functions) : "\"fediops-${key}\""])
 }
 
 resource "google_logging_metric" "errors" {

@@ -32,10 +32,11 @@ output "fediops_config" {
 }
 
 output "service_accounts" {
-  description = "Service account emails: one runtime account per function, plus trigger and build."
+  description = "Service account emails: one runtime account per function (webhook for TriageWebhook), plus trigger and build."
   value = merge(
     { for key, sa in google_service_account.runtime : key => sa.email },
     {
+      webhook = google_service_account.webhook.email
       trigger = google_service_account.trigger.email
       build   = google_service_account.build.email
     },
@@ -47,6 +48,11 @@ output "tokens" {
   value       = local.tokens
 }
 
+output "webhook_secrets" {
+  description = "Webhook secret references for fediops.toml ([[instance]] webhook_secret = sm://...); add the values with gcloud secrets versions add fediops-webhook-<name>."
+  value       = local.webhook_secrets
+}
+
 output "docker_repository" {
   description = "Artifact Registry repository of the function images (gcloud functions deploy --docker-repository)."
   value       = google_artifact_registry_repository.functions.id
@@ -54,5 +60,5 @@ output "docker_repository" {
 
 output "cloudbuild_substitutions" {
   description = "Substitutions for cloudbuild.yaml matching this configuration."
-  value       = "_REGION=${var.region},_FEDIOPS_CONFIG=${local.fediops_config}"
+  value       = "_REGION=${var.region},_FEDIOPS_CONFIG=${local.fediops_config},_MAX_INSTANCES=${var.max_instance_count}"
 }

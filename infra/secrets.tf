@@ -23,3 +23,24 @@ resource "google_secret_manager_secret" "token" {
 
   depends_on = [google_project_service.this]
 }
+
+# The secrets of the instances' admin webhooks (TriageWebhook checks each delivery's
+# X-Hub-Signature with it), one per instance in webhook_secrets: fediops-webhook-<name>.
+# Only the webhook's account may read them (iam.tf). The value is what Mastodon shows in
+# Administration → Webhooks, added out of band like the tokens:
+#
+#   printf %s "$WEBHOOK_SECRET" | gcloud secrets versions add fediops-webhook-main --data-file=-
+resource "google_secret_manager_secret" "webhook" {
+  for_each = var.webhook_secrets
+
+  project   = var.project_id
+  secret_id = "fediops-webhook-${each.key}"
+
+  annotations = { readers = "webhook" }
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.this]
+}

@@ -105,13 +105,15 @@ resource "google_storage_bucket" "config" {
 }
 
 # fediops.toml, rendered from the admin's template (config_template). It holds no secret:
-# tokens are sm:// references (the template gets them as tokens["<name>"]). With
+# tokens are sm:// references (the template gets them as tokens["<name>"]), and so are the
+# webhook secrets (webhook_secrets["<name>"]). With
 # config_template = null the object is left to you (gcloud storage cp).
 locals {
   config_content = var.config_template == null ? "" : templatefile(var.config_template, {
-    archive_url = local.archive_url
-    tokens      = local.tokens
-    project_id  = var.project_id
+    archive_url     = local.archive_url
+    tokens          = local.tokens
+    webhook_secrets = local.webhook_secrets
+    project_id      = var.project_id
   })
 
   # [project, secret] of every sm:// reference in the rendered configuration.
@@ -134,9 +136,9 @@ resource "google_storage_bucket_object" "config" {
     precondition {
       condition = alltrue([
         for ref in local.config_secret_refs :
-        ref[0] == var.project_id && contains([for s in values(google_secret_manager_secret.token) : s.secret_id], ref[1])
+        ref[0] == var.project_id && contains([for s in concat(values(google_secret_manager_secret.token), values(google_secret_manager_secret.webhook)) : s.secret_id], ref[1])
       ])
-      error_message = "Every sm:// reference in the configuration must name a secret of instance_tokens in this project (use $${tokens[\"<name>\"]} in the template)."
+      error_message = "Every sm:// reference in the configuration must name a secret of instance_tokens or webhook_secrets in this project (use $${tokens[\"<name>\"]} and $${webhook_secrets[\"<name>\"]} in the template)."
     }
   }
 }

@@ -161,6 +161,28 @@ variable "instance_tokens" {
   }
 }
 
+variable "webhook_secrets" {
+  description = "Instances (their [[instance]] names) whose Mastodon admin webhook TriageWebhook receives: one Secret Manager secret each (fediops-webhook-<name>) for the webhook's secret, readable only by the webhook's account. Terraform creates the secrets, never their values. Default: none (no instant triage; the schedule still decides)."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for name in var.webhook_secrets : can(regex("^[a-z0-9][a-z0-9_-]{0,40}$", name))])
+    error_message = "webhook_secrets must be instance names: 1 to 41 lower-case letters, digits, '-' and '_' (the secret is fediops-webhook-<name>)."
+  }
+}
+
+variable "max_instance_count" {
+  description = "Most invocations of Approve and of BlocklistSync that run at once (their --max-instances, _MAX_INSTANCES in cloudbuild.yaml): after a scheduled run fans out into one message per instance, that many instances are worked on in parallel. The runs of one instance are kept apart by its lease."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_instance_count >= 1 && var.max_instance_count <= 100 && var.max_instance_count == floor(var.max_instance_count)
+    error_message = "max_instance_count must be a whole number between 1 and 100."
+  }
+}
+
 variable "audited_buckets" {
   description = "Cloud Storage buckets (e.g. Mastodon media) whose backup settings the backup audit checks: it gets roles/storage.legacyBucketReader on each. Each bucket must exist before terraform apply (the grant fails on a missing bucket). Default: none."
   type        = set(string)

@@ -103,8 +103,8 @@ fi
 
 step "benchmarks (one run each: they must keep working; figures in README.md)"
 go test -count=1 -run '^$' -benchtime=1x -benchmem \
-  -bench 'BenchmarkMergeCommand50x20000|BenchmarkCollect50x20000GCS|BenchmarkMerge50x20000$|BenchmarkCompute100k' \
-  ./cmd/fediops ./functions/blocklist ./functions/blocklist/merge ./functions/blocklist/plan
+  -bench 'BenchmarkMergeCommand50x20000|BenchmarkCollect50x20000GCS|BenchmarkMerge50x20000$|BenchmarkCompute100k|BenchmarkSignUpToDecision' \
+  ./cmd/fediops ./functions/blocklist ./functions/blocklist/merge ./functions/blocklist/plan ./e2e
 
 step "fuzz (short runs)"
 fuzztime="${FEDIOPS_FUZZTIME:-10s}"
@@ -112,7 +112,16 @@ for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "$pkg $target"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$pkg" >/dev/null
+    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$pkg" >"$tmp/fuzz.log" 2>&1; then
+      # A failure the fuzzer found is saved under testdata/fuzz and fails again when rerun.
+      # One with no saved input (a worker killed on a loaded machine) is retried once.
+      if [ -n "$(git status --porcelain -- "$dir/testdata/fuzz" 2>/dev/null)" ] ||
+        ! grep -q -e 'fuzzing process hung or terminated unexpectedly' -e 'context deadline exceeded' "$tmp/fuzz.log"; then
+        cat "$tmp/fuzz.log"; exit 1
+      fi
+      echo "  (the fuzzer's worker died without an input to show; once more)"
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$pkg" >/dev/null
+    fi
   done
 done
 

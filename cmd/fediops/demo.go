@@ -7,8 +7,10 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/cloudsqlconn"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/spf13/cobra"
 
 	"github.com/BurntSushi/toml"
@@ -24,7 +28,9 @@ import (
 	"github.com/fediops/fediops/functions/backupaudit"
 	"github.com/fediops/fediops/functions/blocklist"
 	"github.com/fediops/fediops/shared/logging"
+	"github.com/fediops/fediops/shared/setup"
 	"github.com/fediops/fediops/shared/testsupport/backupfake"
+	"github.com/fediops/fediops/shared/testsupport/localpubsub"
 	"github.com/fediops/fediops/shared/testsupport/mastosim"
 	"github.com/fediops/fediops/shared/testsupport/pgserver"
 )
@@ -123,6 +129,7 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 	var cfg bytes.Buffer
 	if err := template.Must(template.New("demo").Parse(demoConfig)).Execute(&cfg, map[string]string{
 		"URL": sb.url, "TokenFile": fileURLPath(tokenFile), "Archive": filepath.ToSlash(filepath.Join(abs, "archive")), "Lists": fileURLPath(listsDir),
+		"WebhookSecretFile": fileURLPath(filepath.Join(abs, "sandbox-webhook-secret")),
 	}); err != nil {
 		return err
 	}
@@ -184,6 +191,9 @@ func (c *cli) demo(ctx context.Context, dir string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "\nStill pending for a human on the sandbox: %d account(s).\n", countPending(sb.sim))
+	if err := c.demoInstantTriage(ctx, sb, cfgFile); err != nil {
+		return err
+	}
 
 	fmt.Fprintln(c.stdout, "\n== Blocklist sync: merge the sample lists ==")
 	rep, err := blocklist.RunConfigured(ctx, env, blocklist.Message{DryRun: &dry}, blocklist.RunOptions{})
@@ -280,6 +290,85 @@ func countPending(sim *mastosim.Server) int {
 		}
 	}
 	return n
+}
+
+// demoInstantTriage shows a sign-up decided within moments: the sandbox sends its
+// account.created webhook to TriageWebhook, which publishes to an in-process Pub/Sub, which
+// pushes the message to Approve, as deployed.
+func (c *cli) demoInstantTriage(ctx context.Context, sb *sandbox, cfgFile string) error {
+	secretFile := filepath.Join(filepath.Dir(cfgFile), "sandbox-webhook-secret")
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	secret := hex.EncodeToString(b) // what Mastodon generates for a blank secret
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		return err
+	}
+	ps, err := localpubsub.Start("demo")
+	if err != nil {
+		return err
+	}
+	defer ps.Close()
+	topic, err := ps.Topic("fediops-triage")
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{"FEDIOPS_CONFIG": cfgFile, "FEDIOPS_TIMEOUT": "60s", "FEDIOPS_LOG_LEVEL": "error",
+		"FEDIOPS_PUBSUB_ENDPOINT": ps.Addr, approve.TopicVar: topic}
+	inv := setup.Invocation{Getenv: func(k string) string { return vars[k] }, LogOutput: io.Discard}
+	approveSrv := httptest.NewServer(cloudEventHandler(approve.Handler{Invocation: inv}.Handle))
+	defer approveSrv.Close()
+	hookSrv := httptest.NewServer(approve.Webhook{Invocation: inv})
+	defer hookSrv.Close()
+	if err := ps.Push(topic, approveSrv.URL, localpubsub.PushOptions{Backoff: 200 * time.Millisecond}); err != nil {
+		return err
+	}
+	hookURL := hookSrv.URL + "/TriageWebhook/sandbox"
+	sb.sim.AddWebhook(mastosim.Webhook{URL: hookURL, Secret: secret, Events: []string{"account.created"}})
+	defer sb.sim.StopWebhooks()
+
+	fmt.Fprintln(c.stdout, "\n== Instant triage: Mastodon's webhook (account.created) → TriageWebhook → Pub/Sub → Approve ==")
+	fmt.Fprintf(c.stdout, "Webhook URL %s, secret in %s (webhook_secret)\n", hookURL, secretFile)
+	fmt.Fprintln(c.stdout, "(nadia's address is verified at sign-up, as with single sign-on; an approvable sign-up that still has to\n"+
+		"confirm its address is held, and the next scheduled run approves it once confirmed)")
+	for _, s := range []struct{ user, email, want string }{
+		{"nadia", "nadia@transport.gov", "approved"}, // verified at sign-up, as with single sign-on
+		{"promo", "promo.deals@gmail.com", "rejected"},
+	} {
+		start := time.Now()
+		id := sb.sim.AddAccount(mastosim.Account{Username: s.user, Email: s.email, Confirmed: s.want == "approved"})
+		state := "pending"
+		for time.Since(start) < 10*time.Second && state == "pending" {
+			time.Sleep(5 * time.Millisecond)
+			switch a, ok := sb.sim.Account(id); {
+			case !ok:
+				state = "rejected"
+			case a.Approved:
+				state = "approved"
+			}
+		}
+		if state == "pending" {
+			return fmt.Errorf("instant triage: %s was not decided within 10s", s.user)
+		}
+		fmt.Fprintf(c.stdout, "%s <%s> signed up: %s %d ms later\n", s.user, s.email, state, time.Since(start).Milliseconds())
+	}
+	return nil
+}
+
+// cloudEventHandler serves a CloudEvent function over HTTP, as the Functions Framework does:
+// 200 when it returns nil, 500 (a redelivery) when it returns an error.
+func cloudEventHandler(fn func(context.Context, event.Event) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := cehttp.NewEventFromHTTPRequest(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := fn(r.Context(), *e); err != nil {
+			http.Error(w, "function error", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
 }
 
 // demoDrillPassword is the sample database's drill password (a throw-away local server).

@@ -154,14 +154,15 @@ func TestDemo(t *testing.T) {
 		"our-team", "canary 1", "invalid_domain 1", "allowlisted 1", "16 to create", "less_strict_than_manual",
 		"blocklist sandbox: 16 created", "limited because of follows: 101010.pl", "2 manual (untouched)",
 		"Backup audit", "cloudsql.pitr_enabled", "fediops-broken/mastodon-db", "FAIL: 18 pass, 6 warn, 13 fail",
-		"dry run: would delete 27 Failed pods", "Restore drill of the healthy database", "drill.cleanup", "The clone is gone"} {
+		"dry run: would delete 27 Failed pods", "Restore drill of the healthy database", "drill.cleanup", "The clone is gone",
+		"Instant triage", "nadia <nadia@transport.gov> signed up: approved", "promo <promo.deals@gmail.com> signed up: rejected"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
 	audits, _ := filepath.Glob(filepath.Join(dir, "archive", "triage", "sandbox", "*", "*", "*", "*.jsonl"))
-	if len(audits) != 2 {
-		t.Errorf("audit files = %v", audits)
+	if len(audits) != 4 {
+		t.Errorf("audit files = %v, want 4 (dry run, run, two instant decisions)", audits)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "fediops.toml")); err != nil {
 		t.Error(err)
@@ -169,9 +170,23 @@ func TestDemo(t *testing.T) {
 }
 
 func TestServe(t *testing.T) {
-	cfg, sim, _ := sandboxConfig(t, "")
+	cfg, sim, dir := sandboxConfig(t, "")
 	id := sim.AddAccount(mastosim.Account{Username: "ann", Email: "ann@agency.gov", Confirmed: true})
+	hook := filepath.Join(dir, "webhook-secret")
+	if err := os.WriteFile(hook, []byte("serve-hook-secret-42"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "\n\n[archive]", "\nwebhook_secret = \"file://"+hook+"\"\n\n[archive]", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("FEDIOPS_CONFIG", cfg)
+	for _, k := range []string{"FEDIOPS_PUBSUB_ENDPOINT", "FEDIOPS_TRIAGE_TOPIC", "FEDIOPS_BLOCKLIST_TOPIC"} {
+		t.Setenv(k, "") // serve sets them for its functions
+	}
 	t.Setenv("FUNCTION_TARGET", "")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -201,4 +216,22 @@ func TestServe(t *testing.T) {
 	if a, _ := sim.Account(id); !a.Approved {
 		t.Error("the served Approve function did not run triage")
 	}
+
+	// A sign-up on the server: its webhook reaches the served TriageWebhook, which publishes to
+	// the in-process Pub/Sub, which pushes to the served Approve, which decides.
+	t.Cleanup(sim.StopWebhooks)
+	sim.AddWebhook(mastosim.Webhook{URL: "http://127.0.0.1:" + port + "/TriageWebhook/sb", Secret: "serve-hook-secret-42", Events: []string{"account.created"}})
+	start := time.Now()
+	signup := sim.AddAccount(mastosim.Account{Username: "maria", Email: "maria@health.gov", Confirmed: true})
+	for a, _ := sim.Account(signup); !a.Approved; a, _ = sim.Account(signup) {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("the sign-up was not decided through the webhook; deliveries: %+v", sim.Deliveries())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sim.WaitWebhooks(5 * time.Second)
+	if d := sim.Deliveries(); len(d) == 0 || d[0].Status != http.StatusAccepted {
+		t.Errorf("deliveries = %+v", d)
+	}
+	t.Logf("sign-up to approval through fediops serve: %s", time.Since(start))
 }

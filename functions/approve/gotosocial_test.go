@@ -127,11 +127,9 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 		if res.Pending != 8 || res.Approved != 3 || res.Rejected != 2 || res.Held != 3 || res.Failed != 0 {
 			t.Errorf("run = %+v", res)
 		}
+		// GoToSocial approves in a background worker: wait until the approvals are visible.
 		for _, u := range []string{"alice", "bob", "carol"} {
-			a, err := client.AdminAccount(ctx, ids[u])
-			if err != nil || !a.Approved {
-				t.Errorf("%s: approved=%v, %v", u, a.Approved, err)
-			}
+			waitApproved(t, client, ids[u])
 		}
 		// GoToSocial deletes rejected accounts asynchronously.
 		want := []string{"dave", "gina", "hank"}
@@ -160,12 +158,50 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 		}
 	})
 
+	t.Run("an accounts message decides just the named account", func(t *testing.T) {
+		// GoToSocial has no webhooks; a message naming accounts (fediops' manual or webhook
+		// message) must still work there, and the scheduled path decides the rest.
+		judy := gts.SignUp(t, "judy", "judy@agency.gov")
+		kate := gts.SignUp(t, "kate", "kate@agency.gov")
+		gts.ConfirmEmail(t, "judy@agency.gov")
+		gts.ConfirmEmail(t, "kate@agency.gov")
+		o := opts
+		o.RunID, o.Accounts = "accounts", []string{judy, "01ZZZZZZZZZZZZZZZZZZZZZZZZ"}
+		res, err := Run(ctx, deps, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Approved != 1 || res.Pending != 1 || res.Skipped != 1 {
+			t.Errorf("accounts run = %+v", res)
+		}
+		if a, err := client.AdminAccount(ctx, judy); err != nil || !a.Approved {
+			t.Errorf("judy: approved=%v, %v", a.Approved, err)
+		}
+		if a, err := client.AdminAccount(ctx, kate); err != nil || a.Approved {
+			t.Errorf("kate was not named: approved=%v, %v", a.Approved, err)
+		}
+		o.RunID, o.Accounts = "accounts-again", []string{judy}
+		if res, err := Run(ctx, deps, o); err != nil || res.Skipped != 1 || res.Approved != 0 {
+			t.Errorf("the same message again = %+v, %v", res, err)
+		}
+		o.RunID, o.Accounts = "scheduled", nil
+		if res, err := Run(ctx, deps, o); err != nil || res.Approved != 1 {
+			t.Errorf("scheduled run after = %+v, %v", res, err)
+		}
+		if a, err := client.AdminAccount(ctx, kate); err != nil || !a.Approved {
+			t.Errorf("kate: approved=%v, %v", a.Approved, err)
+		}
+	})
+
 	t.Run("an account approved meanwhile is skipped", func(t *testing.T) {
 		// GoToSocial answers 422 to rejecting an approved account: the job must look and skip.
 		id := gts.SignUp(t, "ivan", "ivan@gmail.com")
 		if err := client.Approve(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+		// GoToSocial approves in a background worker: until it has, the account is still
+		// pending and a reject would be accepted. Wait until the approval is visible.
+		waitApproved(t, client, id)
 		rec := Record{AccountID: id, Decision: Reject}
 		res := &Result{}
 		r, err := run.Start(ctx, run.Options{Store: deps.Store, Clock: deps.Clock, Lease: "triage/gts-act", Holder: "act", TTL: time.Minute})
@@ -179,4 +215,19 @@ func TestTriageAgainstGoToSocial(t *testing.T) {
 			t.Errorf("record = %+v", rec)
 		}
 	})
+}
+
+// waitApproved waits until GoToSocial shows the account as approved: it approves in a
+// background worker, after answering the request.
+func waitApproved(t *testing.T, client *mastodon.Client, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		a, err := client.AdminAccount(context.Background(), id)
+		if err == nil && a.Approved {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the approval of %s never became visible: %+v %v", id, a, err)
+		}
+	}
 }

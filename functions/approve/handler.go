@@ -2,9 +2,11 @@ package approve
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -20,20 +22,77 @@ type Message struct {
 	DryRun *bool `json:"dry_run,omitempty"`
 	// Instances limits the run to these instance names.
 	Instances []string `json:"instances,omitempty"`
+	// Accounts limits the run to these account ids of the one instance Instances names (what
+	// TriageWebhook publishes): each is read and decided if it is still pending.
+	Accounts []string `json:"accounts,omitempty"`
 }
+
+// TopicVar names the environment variable holding the triage topic (projects/P/topics/T):
+// the webhook and the fan-out publish there.
+const TopicVar = "FEDIOPS_TRIAGE_TOPIC"
+
+// maxAccounts bounds the accounts one message may name.
+const maxAccounts = 100
+
+var accountID = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
 
 // Handler is the Approve CloudEvent function.
 type Handler struct {
 	Invocation setup.Invocation
 }
 
-// Handle runs triage for a Pub/Sub messagePublished event.
+// Handle runs triage for a Pub/Sub messagePublished event: a scheduled tick for several
+// instances fans out into one message per instance (FanOut); any other message runs.
 func (h Handler) Handle(ctx context.Context, e event.Event) error {
 	var msg Message
 	return h.Invocation.Invoke(ctx, e, "approve", "triage", &msg, func(ctx context.Context, env *setup.Env) error {
-		_, err := RunConfigured(ctx, env, msg)
+		sec, err := LoadSection(env.Config)
+		if err != nil {
+			return run.MarkPermanent(err)
+		}
+		if done, err := FanOut(ctx, env, sec, msg); done || err != nil {
+			return err
+		}
+		_, err = RunSection(ctx, env, sec, msg)
 		return err
 	})
+}
+
+// FanOut hands a scheduled run (a message naming no instance) of a configuration with more
+// than one triage instance to one invocation per instance: it publishes
+// {"instances": ["<name>"]} (with the message's dry_run) per instance to the triage topic and
+// reports done. It does nothing with [triage] fanout = false, for a message naming instances
+// or accounts, or for a single instance. Without a topic (FEDIOPS_TRIAGE_TOPIC unset) it
+// warns and leaves the run to this invocation. A failed publish is returned (Pub/Sub
+// redelivers the tick; a message published twice only finds decided accounts).
+func FanOut(ctx context.Context, env *setup.Env, sec *Section, msg Message) (bool, error) {
+	insts := sec.InstancesOf(env.Config)
+	if !sec.Fanout || len(msg.Instances) > 0 || len(msg.Accounts) > 0 || len(insts) < 2 {
+		return false, nil
+	}
+	topic, err := env.Topic(TopicVar)
+	if err != nil {
+		return false, err
+	}
+	if topic == "" {
+		env.Log.Warn(fmt.Sprintf("[triage] fanout is on but %s is not set: triage runs the %d instances one after the other in this invocation", TopicVar, len(insts)))
+		return false, nil
+	}
+	var bodies [][]byte
+	var names []string
+	for _, inst := range insts {
+		b, err := json.Marshal(Message{DryRun: msg.DryRun, Instances: []string{inst.Name}})
+		if err != nil {
+			return false, err
+		}
+		bodies, names = append(bodies, b), append(names, inst.Name)
+	}
+	if _, err := env.Publisher().Publish(ctx, topic, bodies...); err != nil {
+		return false, fmt.Errorf("triage fan-out: %w", err)
+	}
+	env.Log.Info(fmt.Sprintf("triage fanned out: one message per instance to %s (%d instances)", topic, len(names)),
+		"instances", names, "topic", topic)
+	return true, nil
 }
 
 // RunConfigured runs triage on every selected instance of env's configuration, one after
@@ -44,7 +103,12 @@ func RunConfigured(ctx context.Context, env *setup.Env, msg Message) ([]*Result,
 	if err != nil {
 		return nil, run.MarkPermanent(err)
 	}
-	insts, err := selectInstances(env.Config, sec, msg.Instances)
+	return RunSection(ctx, env, sec, msg)
+}
+
+// RunSection is RunConfigured with the section loaded.
+func RunSection(ctx context.Context, env *setup.Env, sec *Section, msg Message) ([]*Result, error) {
+	insts, err := selectInstances(env.Config, sec, msg)
 	if err != nil {
 		return nil, run.MarkPermanent(err)
 	}
@@ -70,7 +134,21 @@ func RunConfigured(ctx context.Context, env *setup.Env, msg Message) ([]*Result,
 	return results, errors.Join(errs...)
 }
 
-func selectInstances(cfg *config.Config, sec *Section, names []string) ([]config.Instance, error) {
+func selectInstances(cfg *config.Config, sec *Section, msg Message) ([]config.Instance, error) {
+	names := msg.Instances
+	if len(msg.Accounts) > 0 {
+		if len(names) != 1 {
+			return nil, fmt.Errorf("a message with accounts must name exactly one instance (account ids are per server); it names %v", names)
+		}
+		if len(msg.Accounts) > maxAccounts {
+			return nil, fmt.Errorf("a message may name at most %d accounts, not %d", maxAccounts, len(msg.Accounts))
+		}
+		for _, id := range msg.Accounts {
+			if !accountID.MatchString(id) {
+				return nil, fmt.Errorf("%q is not an account id", id)
+			}
+		}
+	}
 	if len(names) == 0 {
 		return sec.InstancesOf(cfg), nil
 	}
@@ -98,7 +176,7 @@ func runInstance(ctx context.Context, env *setup.Env, sec *Section, lists *Lists
 	if err != nil {
 		return nil, err // a missing secret is permanent, an unreachable Secret Manager is not
 	}
-	return Run(ctx, Deps{Accounts: client, EmailBlocks: client, Store: env.Store, Clock: env.Clock, Log: env.Log}, Options{
+	res, err := Run(ctx, Deps{Accounts: client, EmailBlocks: client, Store: env.Store, Clock: env.Clock, Log: env.Log}, Options{
 		Instance:         inst.Name,
 		Rules:            rules,
 		RequireConfirmed: tr.RequireConfirmedEmail,
@@ -108,7 +186,14 @@ func runInstance(ctx context.Context, env *setup.Env, sec *Section, lists *Lists
 		LeaseTTL:         tr.LeaseTTL,
 		RunID:            runID,
 		EmailBlocks:      tr.EmailBlocks,
+		Accounts:         msg.Accounts,
 	})
+	if err == nil && len(msg.Accounts) > 0 && res.Stopped == run.LeaseHeld {
+		// The run holding the lease may have listed the pending accounts before these signed
+		// up: have Pub/Sub bring the message back rather than wait for the schedule.
+		return res, run.Stop(run.LeaseHeld, fmt.Errorf("instance %s: another run holds the triage lease; account(s) %v are decided when Pub/Sub redelivers this message", inst.Name, msg.Accounts))
+	}
+	return res, err
 }
 
 func logSummary(log *slog.Logger, r *Result) {

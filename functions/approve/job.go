@@ -53,6 +53,10 @@ type Options struct {
 	StopBefore time.Duration
 	// EmailBlocks: reading and syncing the instance's email-domain blocks (emailblocks.go).
 	EmailBlocks EmailBlockOptions
+	// Accounts, if set, limits the run to these account ids, each read on its own
+	// (GET /api/v1/admin/accounts/:id) instead of listing every pending account: what a
+	// message from the webhook asks for. An account no longer pending is skipped.
+	Accounts []string
 }
 
 // Outcomes recorded in the audit trail.
@@ -66,6 +70,7 @@ const (
 	OutcomeWouldReject      = "would reject (dry run)"
 	OutcomeDone             = "skipped: already decided by someone else"
 	OutcomeGone             = "skipped: account no longer exists"
+	OutcomeNotLocal         = "skipped: not a local account"
 	OutcomeDeferred         = "deferred to the next run"
 	OutcomeFailed           = "failed"
 )
@@ -137,16 +142,27 @@ func Run(ctx context.Context, d Deps, o Options) (*Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("triage %s: %w", o.Instance, err)
 	}
-	pending, err := listPending(ctx, r, d.Accounts, o.PageSize)
+	var pending []mastodon.AdminAccount
+	var skipped []Record
+	if len(o.Accounts) > 0 {
+		pending, skipped, err = readAccounts(ctx, r, d, o)
+	} else {
+		pending, err = listPending(ctx, r, d.Accounts, o.PageSize)
+	}
 	if reason, ok := run.ReasonOf(err); ok {
 		res.Stopped = reason
-		log.Warn("triage stopped before listing the pending accounts ("+reason.Explain()+"); the next run continues", "stopped", string(reason))
+		log.Warn("triage stopped before reading the pending accounts ("+reason.Explain()+"); the next run continues", "stopped", string(reason))
 		return res, nil
 	}
 	if err != nil {
-		return res, fmt.Errorf("triage %s: list pending accounts: %w", o.Instance, err)
+		return res, fmt.Errorf("triage %s: read pending accounts: %w", o.Instance, err)
 	}
 	res.Pending = len(pending)
+	for _, rec := range skipped {
+		res.Skipped++
+		res.Records = append(res.Records, rec)
+		logRecord(log, rec)
+	}
 	runErr := decideAll(ctx, r, d, o, pending, res, log)
 	if res.Stopped == run.MaxActions {
 		log.Error("triage stopped at max_actions: the rest waits for the next run; check the rules if this is unexpected",
@@ -160,7 +176,9 @@ func Run(ctx context.Context, d Deps, o Options) (*Result, error) {
 	if runErr != nil {
 		return res, fmt.Errorf("triage %s: %w", o.Instance, runErr)
 	}
-	if res.Stopped == "" || res.Stopped == run.MaxActions { // what time and budget are left go to the email-domain blocks
+	// What time and budget are left go to the email-domain blocks; a run for the accounts of a
+	// webhook message only decides them, and the schedule keeps the blocks in step.
+	if len(o.Accounts) == 0 && (res.Stopped == "" || res.Stopped == run.MaxActions) {
 		if res.EmailBlocks, err = syncEmailBlocks(ctx, r, d, o, blocks, log); err != nil {
 			return res, fmt.Errorf("triage %s: email-domain blocks: %w", o.Instance, err)
 		}
@@ -198,17 +216,63 @@ func listPending(ctx context.Context, r *run.Run, a Accounts, pageSize int) ([]m
 	return all, nil
 }
 
+// readAccounts reads the accounts o.Accounts names, one request each, and returns those still
+// pending (oldest first, like listPending) and a record for each of the others: gone (rejected
+// or deleted), already approved, or not local. A redelivered webhook thus never acts twice.
+func readAccounts(ctx context.Context, r *run.Run, d Deps, o Options) ([]mastodon.AdminAccount, []Record, error) {
+	var pending []mastodon.AdminAccount
+	var skipped []Record
+	seen := map[string]bool{}
+	for _, id := range o.Accounts {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		var a mastodon.AdminAccount
+		err := r.Call(ctx, func() (err error) {
+			a, err = d.Accounts.AdminAccount(ctx, id)
+			return err
+		})
+		rec := Record{Time: d.Clock.Now().UTC(), Instance: o.Instance, AccountID: id, Username: a.Username,
+			Rule: "not pending when read", Mode: mode(o)}
+		switch {
+		case mastodon.StatusOf(err) == http.StatusNotFound:
+			rec.Outcome = OutcomeGone
+		case err != nil:
+			return nil, nil, err
+		case a.Domain != nil && *a.Domain != "":
+			rec.Outcome = OutcomeNotLocal
+		case a.Approved:
+			rec.Outcome = OutcomeDone
+		default:
+			pending = append(pending, a)
+			continue
+		}
+		if a.Email != "" {
+			rec.EmailDomain = o.Rules.Classify(a.Email).Domain
+		}
+		skipped = append(skipped, rec)
+	}
+	slices.SortStableFunc(pending, func(a, b mastodon.AdminAccount) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return pending, skipped, nil
+}
+
+func mode(o Options) string {
+	if o.DryRun {
+		return "dry-run"
+	}
+	return "applied"
+}
+
 // decideAll decides every account and acts on it until the run must stop; it returns the
 // server error that stopped it, if any.
 func decideAll(ctx context.Context, r *run.Run, d Deps, o Options, pending []mastodon.AdminAccount, res *Result, log *slog.Logger) error {
-	mode := "applied"
-	if o.DryRun {
-		mode = "dry-run"
-	}
 	var runErr error
 	actions := 0
 	for _, acct := range pending {
-		rec := decide(d, o, acct, mode)
+		rec := decide(d, o, acct, mode(o))
 		switch {
 		case rec.Decision == Hold:
 			rec.Outcome = OutcomeHeld

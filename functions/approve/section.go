@@ -36,6 +36,13 @@ type Section struct {
 	PageSize int `toml:"page_size"`
 	// LeaseTTL is how long a run's exclusive lease lasts if the run dies (default 10m).
 	LeaseTTL config.Duration `toml:"lease_ttl"`
+	// Fanout: a scheduled run (a message naming no instance) with several instances publishes
+	// one message per instance to the triage topic and returns, so that each instance runs in
+	// its own invocation (default true). false runs them one after the other.
+	Fanout bool `toml:"fanout"`
+	// WebhookMaxAge: TriageWebhook ignores events created longer ago (default 1h): Mastodon
+	// retries a failed delivery for about two days, and the schedule has long since decided.
+	WebhookMaxAge config.Duration `toml:"webhook_max_age"`
 	// ListsConfig: list sources, presets and email-domain blocks (listsection.go).
 	ListsConfig
 
@@ -70,6 +77,8 @@ const (
 	DefaultMaxActions = 100
 	DefaultPageSize   = 200
 	DefaultLeaseTTL   = 10 * time.Minute
+	// DefaultWebhookMaxAge is [triage] webhook_max_age's default.
+	DefaultWebhookMaxAge = time.Hour
 )
 
 // Effective is the triage configuration of one instance: [triage] with its overrides.
@@ -133,6 +142,12 @@ func (s *Section) applyDefaults(c *config.Config) {
 	if s.LeaseTTL.Duration == 0 {
 		s.LeaseTTL.Duration = DefaultLeaseTTL
 	}
+	if !c.IsDefined("triage", "fanout") {
+		s.Fanout = true
+	}
+	if s.WebhookMaxAge.Duration == 0 {
+		s.WebhookMaxAge.Duration = DefaultWebhookMaxAge
+	}
 }
 
 // Defaults returns the section of a file without [triage]: the built-in lists and defaults.
@@ -140,7 +155,8 @@ func Defaults() *Section {
 	s := &Section{
 		ApproveDomains: slices.Clone(DefaultApproveDomains), RejectDomains: slices.Clone(DefaultRejectDomains),
 		RequireConfirmedEmail: true, MaxActions: DefaultMaxActions, PageSize: DefaultPageSize,
-		LeaseTTL: config.Duration{Duration: DefaultLeaseTTL}, overrides: map[string]*Override{},
+		LeaseTTL: config.Duration{Duration: DefaultLeaseTTL}, Fanout: true,
+		WebhookMaxAge: config.Duration{Duration: DefaultWebhookMaxAge}, overrides: map[string]*Override{},
 	}
 	s.applyListDefaults()
 	return s
@@ -230,6 +246,9 @@ func (s *Section) check(c *config.Config, r config.Report) {
 	}
 	if s.LeaseTTL.Duration < time.Minute {
 		tr.Add("lease_ttl", "must be at least 1m")
+	}
+	if s.WebhookMaxAge.Duration < time.Minute {
+		tr.Add("webhook_max_age", "must be at least 1m")
 	}
 }
 

@@ -41,6 +41,13 @@ func TestSectionDefaults(t *testing.T) {
 	if !slices.Contains(r.ApproveDomains, "gov") || !slices.Contains(r.RejectDomains, "gmail.com") {
 		t.Errorf("default domain lists missing: %v / %v", r.ApproveDomains, r.RejectDomains)
 	}
+	if !s.Fanout || s.WebhookMaxAge.Duration != time.Hour {
+		t.Errorf("fanout = %v, webhook_max_age = %v; want true, 1h", s.Fanout, s.WebhookMaxAge)
+	}
+	_, s, err = loadSection(t, minimal+"\n[triage]\nfanout = false\nwebhook_max_age = \"10m\"\n")
+	if err != nil || s.Fanout || s.WebhookMaxAge.Duration != 10*time.Minute {
+		t.Errorf("fanout = false, webhook_max_age = 10m read as %v, %v (%v)", s.Fanout, s.WebhookMaxAge, err)
+	}
 }
 
 func TestInstanceOverrides(t *testing.T) {
@@ -97,6 +104,7 @@ func TestSectionProblems(t *testing.T) {
 		{"unknown instance", minimal + "\n[triage]\ninstances = [\"other\"]\n", []string{"triage.instances: \"other\" is not an [[instance]] name"}},
 		{"wrong type", minimal + "\n[triage]\nmax_actions = \"many\"\n", []string{"triage"}},
 		{"bad duration", minimal + "\n[triage]\nlease_ttl = \"soon\"\n", []string{"lease_ttl"}},
+		{"webhook_max_age", minimal + "\n[triage]\nwebhook_max_age = \"5s\"\n", []string{"triage.webhook_max_age: must be at least 1m"}},
 		{"override", strings.Replace(minimal, "[archive]", "[instance.triage]\nmax_actions = 0\ncolour = 1\n[archive]", 1),
 			[]string{"instance[0].triage.max_actions: must be at least 1", "instance.triage.colour: unknown key"}},
 		{"a broken [backup] is not triage's business", minimal + "\n[backup]\nmin_retained_backups = \"many\"\n", nil},

@@ -312,9 +312,9 @@ func (s *session) update(ctx context.Context, act plan.Action) error {
 	return nil
 }
 
-// ToExisting converts a server's blocks for planning: domains normalised (GoToSocial
+// existingOf converts a server's blocks for planning: domains normalised (GoToSocial
 // returns Unicode), GoToSocial blocks read as suspensions.
-func ToExisting(blocks []mastodon.DomainBlock, srv mastodon.Server) []plan.Existing {
+func existingOf(blocks []mastodon.DomainBlock, srv mastodon.Server) []plan.Existing {
 	out := make([]plan.Existing, 0, len(blocks))
 	for _, b := range blocks {
 		out = append(out, toExisting(b, srv))

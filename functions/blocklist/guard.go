@@ -34,8 +34,8 @@ func guard(p *plan.Plan, dest Destination) string {
 	return ""
 }
 
-// PlanID identifies a plan by its content, so that the same held plan is not archived twice.
-func PlanID(instance string, actions []plan.Action) string {
+// planIDOf identifies a plan by its content, so that the same held plan is not archived twice.
+func planIDOf(instance string, actions []plan.Action) string {
 	h := sha256.New()
 	h.Write([]byte(instance))
 	for _, a := range actions {
@@ -45,9 +45,9 @@ func PlanID(instance string, actions []plan.Action) string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// HeldPlan is a plan a guard held back: the intent an admin approves, and the actions it
+// heldPlan is a plan a guard held back: the intent an admin approves, and the actions it
 // meant when it was held (for people; applying plans the intent again).
-type HeldPlan struct {
+type heldPlan struct {
 	ID       string        `json:"id"`
 	Instance string        `json:"instance"`
 	Created  time.Time     `json:"created"`
@@ -58,7 +58,7 @@ type HeldPlan struct {
 }
 
 // intent returns what the plan approves (plans held before intents were stored: their actions).
-func (h *HeldPlan) intent() Intent {
+func (h *heldPlan) approved() Intent {
 	if h.Intent != nil {
 		return *h.Intent
 	}
@@ -67,7 +67,7 @@ func (h *HeldPlan) intent() Intent {
 
 func (s *session) hold(ctx context.Context, id, reason string, p *plan.Plan, basis Basis) error {
 	in := intentOf(p.Actions, basis)
-	hp := HeldPlan{ID: id, Instance: s.dest.Name, Created: s.d.Clock.Now().UTC(), Snapshot: s.snap.ID, Reason: reason, Intent: &in, Actions: p.Actions}
+	hp := heldPlan{ID: id, Instance: s.dest.Name, Created: s.d.Clock.Now().UTC(), Snapshot: s.snap.ID, Reason: reason, Intent: &in, Actions: p.Actions}
 	b, err := json.MarshalIndent(hp, "", "  ")
 	if err != nil {
 		return err
@@ -124,8 +124,8 @@ func ApplyHeld(ctx context.Context, d Deps, dest Destination, planID string, fre
 	if err != nil {
 		return out, heldStop(dest.Name, planID, err)
 	}
-	in := hp.intent()
-	p := planIntent(ToExisting(current, s.srv), in, fresh, s.state.Owned, s.dest.Plan)
+	in := hp.approved()
+	p := planIntent(existingOf(current, s.srv), in, fresh, s.state.Owned, s.dest.Plan)
 	s.out.Plan = p
 	s.countSkips(p)
 	rest := s.applyAll(ctx, p.Actions)
@@ -154,7 +154,7 @@ func heldStop(instance, planID string, err error) error {
 	return fmt.Errorf("blocklist %s: plan %s not applied yet: %w", instance, planID, err)
 }
 
-func readHeld(ctx context.Context, store archive.Store, instance, id string) (*HeldPlan, error) {
+func readHeld(ctx context.Context, store archive.Store, instance, id string) (*heldPlan, error) {
 	b, err := store.Read(ctx, heldKey(instance, id))
 	if errors.Is(err, archive.ErrNotFound) {
 		return nil, run.MarkPermanent(fmt.Errorf("no held plan %s for %s", id, instance))
@@ -162,7 +162,7 @@ func readHeld(ctx context.Context, store archive.Store, instance, id string) (*H
 	if err != nil {
 		return nil, err
 	}
-	var hp HeldPlan
+	var hp heldPlan
 	if err := json.Unmarshal(b, &hp); err != nil {
 		return nil, run.MarkPermanent(fmt.Errorf("held plan %s is corrupt: %w", id, err))
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/setup"
 )
 
@@ -13,11 +14,20 @@ type Handler struct {
 	Invocation setup.Invocation
 }
 
-// Handle runs a blocklist sync (or applies a held plan) for a Pub/Sub messagePublished event.
+// Handle runs a blocklist sync (or applies a held plan) for a Pub/Sub messagePublished event;
+// a scheduled tick for several destinations merges once and fans out into one message per
+// destination (FanOut).
 func (h Handler) Handle(ctx context.Context, e event.Event) error {
 	var msg Message
 	return h.Invocation.Invoke(ctx, e, "blocklist", "blocklist", &msg, func(ctx context.Context, env *setup.Env) error {
-		_, err := RunConfigured(ctx, env, msg, RunOptions{})
+		b, err := LoadSection(env.Config)
+		if err != nil {
+			return run.MarkPermanent(err)
+		}
+		if done, err := FanOut(ctx, env, b, msg); done || err != nil {
+			return err
+		}
+		_, err = RunSection(ctx, env, b, msg, RunOptions{})
 		return err
 	})
 }

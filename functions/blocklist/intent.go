@@ -24,20 +24,20 @@ const (
 // owned block that an admin changed meanwhile keeps the admin's version.
 type Intent struct {
 	Basis  Basis       `json:"basis,omitempty"`
-	Want   []WantEntry `json:"want,omitempty"`
-	Remove []Removal   `json:"remove,omitempty"`
+	Want   []wantEntry `json:"want,omitempty"`
+	Remove []removal   `json:"remove,omitempty"`
 }
 
-// WantEntry is a domain that should be blocked with these fields.
-type WantEntry struct {
+// wantEntry is a domain that should be blocked with these fields.
+type wantEntry struct {
 	Domain  string      `json:"domain"`
 	Fields  plan.Fields `json:"fields"`
 	Sources []string    `json:"sources,omitempty"`
 	Reason  string      `json:"reason,omitempty"`
 }
 
-// Removal is a domain whose owned block should go.
-type Removal struct {
+// removal is a domain whose owned block should go.
+type removal struct {
 	Domain string `json:"domain"`
 	Reason string `json:"reason,omitempty"`
 }
@@ -51,9 +51,9 @@ func intentOf(actions []plan.Action, basis Basis) Intent {
 	for _, a := range actions {
 		switch {
 		case a.Kind == plan.Remove:
-			in.Remove = append(in.Remove, Removal{Domain: a.Domain, Reason: a.Reason})
+			in.Remove = append(in.Remove, removal{Domain: a.Domain, Reason: a.Reason})
 		case a.To != nil:
-			in.Want = append(in.Want, WantEntry{Domain: a.Domain, Fields: *a.To, Sources: a.Sources, Reason: a.Reason})
+			in.Want = append(in.Want, wantEntry{Domain: a.Domain, Fields: *a.To, Sources: a.Sources, Reason: a.Reason})
 		}
 	}
 	return in

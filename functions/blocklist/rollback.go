@@ -12,8 +12,8 @@ import (
 	"github.com/fediops/fediops/shared/archive"
 )
 
-// SnapshotState reads the owned-block state an instance had after the run of a snapshot.
-func SnapshotState(ctx context.Context, store archive.Store, snapshotID, instance string) (*State, error) {
+// snapshotState reads the owned-block state an instance had after the run of a snapshot.
+func snapshotState(ctx context.Context, store archive.Store, snapshotID, instance string) (*State, error) {
 	b, err := store.Read(ctx, snapshotsPrefix+snapshotID+"/"+instance+"/state.json")
 	if errors.Is(err, archive.ErrNotFound) {
 		return nil, fmt.Errorf("snapshot %s has no state for instance %s (see `fediops blocklist snapshots --instance %s`)", snapshotID, instance, instance)
@@ -33,7 +33,7 @@ func SnapshotState(ctx context.Context, store archive.Store, snapshotID, instanc
 // fields are restored. Manual blocks are never touched, and the same guards apply as to a
 // sync (a held rollback is applied with `fediops blocklist apply --plan`).
 func Rollback(ctx context.Context, d Deps, dest Destination, snapshotID string, snap *Snapshot, runID string) (*Outcome, error) {
-	st, err := SnapshotState(ctx, d.Store, snapshotID, dest.Name)
+	st, err := snapshotState(ctx, d.Store, snapshotID, dest.Name)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/fediops/fediops/functions/blocklist/lists"
 	"github.com/fediops/fediops/functions/blocklist/merge"
 	"github.com/fediops/fediops/functions/blocklist/plan"
+	"github.com/fediops/fediops/shared/archive"
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/fetch"
 	"github.com/fediops/fediops/shared/listsource"
@@ -31,6 +33,9 @@ type Message struct {
 	Instances []string `json:"instances,omitempty"`
 	// ApplyPlan applies a plan a guard held back (its id from the ERROR log line).
 	ApplyPlan string `json:"apply_plan,omitempty"`
+	// Snapshot applies the merged list a fanned-out run shared in that snapshot
+	// (desired.json) instead of reading and merging the sources again.
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // RunOptions are CLI-only settings.
@@ -122,7 +127,7 @@ func resolveToken(ctx context.Context, env *setup.Env, token, envVar, domain str
 		env.Redactor.Add(v)
 		return v, nil
 	}
-	v := getenv(FBHTokenEnvVar(domain))
+	v := getenv(fbhTokenEnvVar(domain))
 	env.Redactor.Add(v)
 	return v, nil
 }
@@ -194,8 +199,8 @@ func SourcesFrom(ctx context.Context, env *setup.Env, b *Section) ([]Source, err
 	return out, nil
 }
 
-// MergeOptions returns the merge settings of the configuration.
-func MergeOptions(b *Section) CollectOptions {
+// mergeOptions returns the merge settings of the configuration.
+func mergeOptions(b *Section) CollectOptions {
 	o := CollectOptions{
 		Merge:           merge.Options{Plan: merge.Plan(b.Mergeplan), Threshold: b.MergeThreshold, ThresholdType: merge.ThresholdType(b.MergeThresholdType)},
 		MaxShrinkPct:    DefaultMaxSourceShrink,
@@ -210,8 +215,8 @@ func MergeOptions(b *Section) CollectOptions {
 	return o
 }
 
-// NewFetcher builds the fetch adapter of the configuration.
-func NewFetcher(env *setup.Env, b *Section, rebase [][2]string) *fetch.Fetcher {
+// newFetcher builds the fetch adapter of the configuration.
+func newFetcher(env *setup.Env, b *Section, rebase [][2]string) *fetch.Fetcher {
 	opts := []fetch.Option{fetch.WithHTTPClient(env.HTTPClient), fetch.WithStorage(env.StorageClient)}
 	for _, r := range rebase {
 		opts = append(opts, fetch.WithRebase(r[0], r[1]))
@@ -229,9 +234,9 @@ func Merged(ctx context.Context, env *setup.Env, b *Section, ro RunOptions, snap
 		return nil, run.MarkPermanent(err)
 	}
 	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log}
-	o := MergeOptions(b)
+	o := mergeOptions(b)
 	o.MergeOnly = ro.MergeOnly
-	return Collect(ctx, d, reader{fetcher: NewFetcher(env, b, ro.Rebase), env: env}, srcs, o, snap)
+	return Collect(ctx, d, reader{fetcher: newFetcher(env, b, ro.Rebase), env: env}, srcs, o, snap)
 }
 
 // destinations builds the selected destinations with their clients. A destination whose
@@ -280,7 +285,7 @@ func client(ctx context.Context, env *setup.Env, e EffectiveSync) (*mastodon.Cli
 	case err != nil:
 		return nil, fmt.Errorf("destination %s: token: %w", e.Instance.Name, err)
 	case tok == "":
-		return nil, run.MarkPermanent(fmt.Errorf("destination %s: no token (set token, token_env_var or %s)", e.Instance.Name, FBHTokenEnvVar(host)))
+		return nil, run.MarkPermanent(fmt.Errorf("destination %s: no token (set token, token_env_var or %s)", e.Instance.Name, fbhTokenEnvVar(host)))
 	}
 	return env.MastodonWithToken(e.Instance, tok)
 }
@@ -302,7 +307,15 @@ func RunSection(ctx context.Context, env *setup.Env, b *Section, msg Message, ro
 	snap := NewSnapshot(env.Store, env.Clock.Now(), runID)
 	d := Deps{Store: env.Store, Clock: env.Clock, Log: env.Log, Progress: ro.Progress}
 	rep := &Report{}
-	if ro.Rollback == "" {
+	switch {
+	case msg.Snapshot != "" && ro.Rollback == "":
+		mr, err := LoadShared(ctx, env.Store, msg.Snapshot)
+		if err != nil {
+			return rep, err
+		}
+		snap = &Snapshot{ID: msg.Snapshot, store: env.Store}
+		rep.Merge, rep.Run = &mr.Report, mr
+	case ro.Rollback == "":
 		mr, err := Merged(ctx, env, b, ro, snap)
 		if err != nil {
 			return rep, err
@@ -332,6 +345,129 @@ func RunSection(ctx context.Context, env *setup.Env, b *Section, msg Message, ro
 		return rep, run.MarkPermanent(fmt.Errorf("no destination has a held plan %q", msg.ApplyPlan))
 	}
 	return rep, errors.Join(errs...)
+}
+
+// TopicVar names the environment variable holding the blocklist topic (projects/P/topics/T),
+// where a scheduled run fans out.
+const TopicVar = "FEDIOPS_BLOCKLIST_TOPIC"
+
+// FanOut hands a scheduled run (a message naming no destination and no held plan) of a
+// configuration with more than one destination to one invocation per destination: it reads
+// and merges the sources once, shares the merged list in the snapshot (desired.json), and
+// publishes {"instances": ["<name>"], "snapshot": "<id>"} per destination to the blocklist
+// topic; each destination then syncs with its own deadline, lease and retries, from the same
+// list. It reports done; it does nothing with fanout = false, for a single destination, or
+// without a topic (FEDIOPS_BLOCKLIST_TOPIC unset: a WARNING, and the run stays here). A
+// failed publish is returned (Pub/Sub redelivers the tick; the destinations' leases and
+// plans make a message delivered twice harmless).
+func FanOut(ctx context.Context, env *setup.Env, b *Section, msg Message) (bool, error) {
+	dests := b.DestinationsOf(env.Config)
+	if (b.Fanout != nil && !*b.Fanout) || len(msg.Instances) > 0 || msg.ApplyPlan != "" || len(dests) < 2 {
+		return false, nil
+	}
+	topic, err := env.Topic(TopicVar)
+	if err != nil {
+		return false, err
+	}
+	if topic == "" {
+		env.Log.Warn(fmt.Sprintf("[blocklist] fanout is on but %s is not set: the %d destinations are synced one after the other in this invocation", TopicVar, len(dests)))
+		return false, nil
+	}
+	id := msg.Snapshot
+	if id == "" {
+		snap := NewSnapshot(env.Store, env.Clock.Now(), setup.RunID(env.Clock.Now()))
+		mr, err := Merged(ctx, env, b, RunOptions{}, snap)
+		if err != nil {
+			return false, err
+		}
+		logMerge(env.Log, mr)
+		if err := share(ctx, snap, mr, mergeOptions(b).AllowSubdomains); err != nil {
+			return false, err
+		}
+		id = snap.ID
+	}
+	var bodies [][]byte
+	var names []string
+	for _, d := range dests {
+		body, err := json.Marshal(Message{DryRun: msg.DryRun, Instances: []string{d.Instance.Name}, Snapshot: id})
+		if err != nil {
+			return false, err
+		}
+		bodies, names = append(bodies, body), append(names, d.Instance.Name)
+	}
+	if _, err := env.Publisher().Publish(ctx, topic, bodies...); err != nil {
+		return false, fmt.Errorf("blocklist fan-out: %w", err)
+	}
+	env.Log.Info(fmt.Sprintf("blocklist fanned out: one message per destination to %s (%d destinations, snapshot %s)", topic, len(names), id),
+		"instances", names, "topic", topic, "snapshot", id)
+	return true, nil
+}
+
+// sharedFile is the object of a snapshot that holds the merged list a fanned-out run shares.
+const sharedFile = "desired.json"
+
+// sharedMerge is desired.json: what a destination's sync needs from the merge.
+type sharedMerge struct {
+	Blocks          []plan.Desired `json:"blocks"`
+	Allowlist       []string       `json:"allowlist,omitempty"`
+	AllowSubdomains bool           `json:"allow_subdomains"`
+	Unread          []string       `json:"unread,omitempty"`
+	Report          MergeReport    `json:"report"`
+}
+
+// share archives the merged list of mr in snap (create-only: a redelivered tick merges
+// into a new snapshot).
+func share(ctx context.Context, snap *Snapshot, mr *MergeRun, allowSubdomains bool) error {
+	sm := sharedMerge{Blocks: mr.Desired.Blocks, AllowSubdomains: allowSubdomains, Report: mr.Report}
+	seen := map[string]bool{}
+	for _, l := range mr.Allowlists {
+		for _, e := range l.Blocks {
+			if !seen[e.Domain] {
+				seen[e.Domain] = true
+				sm.Allowlist = append(sm.Allowlist, e.Domain)
+			}
+		}
+	}
+	for name := range mr.Desired.Unread {
+		sm.Unread = append(sm.Unread, name)
+	}
+	slices.Sort(sm.Allowlist)
+	slices.Sort(sm.Unread)
+	if err := snap.PutJSON(ctx, sharedFile, sm); err != nil {
+		return fmt.Errorf("share the merged list in snapshot %s: %w", snap.ID, err)
+	}
+	return nil
+}
+
+var snapshotID = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$`)
+
+// LoadShared reads the merged list a fanned-out run shared in snapshot id. A snapshot that
+// does not exist or shares nothing is a permanent failure; an unreadable archive is not.
+func LoadShared(ctx context.Context, store archive.Store, id string) (*MergeRun, error) {
+	if !snapshotID.MatchString(id) || strings.Contains(id, "..") {
+		return nil, run.MarkPermanent(fmt.Errorf("%q is not a snapshot id", id))
+	}
+	key := snapshotsPrefix + id + "/" + sharedFile
+	b, err := store.Read(ctx, key)
+	if errors.Is(err, archive.ErrNotFound) {
+		return nil, run.MarkPermanent(fmt.Errorf("snapshot %s has no shared merged list (%s): only a fanned-out run shares one", id, store.Location(key)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the shared merged list of snapshot %s: %w", id, err)
+	}
+	var sm sharedMerge
+	if err := json.Unmarshal(b, &sm); err != nil {
+		return nil, run.MarkPermanent(fmt.Errorf("the shared merged list %s is corrupt: %w", store.Location(key), err))
+	}
+	allow := &lists.List{Source: "shared allowlist"}
+	for _, d := range sm.Allowlist {
+		allow.Blocks = append(allow.Blocks, lists.Entry{Block: lists.Block{Domain: d}})
+	}
+	unread := map[string]bool{}
+	for _, n := range sm.Unread {
+		unread[n] = true
+	}
+	return &MergeRun{Report: sm.Report, Desired: Desired{Blocks: sm.Blocks, Allowed: Allowlist([]*lists.List{allow}, sm.AllowSubdomains), Unread: unread}}, nil
 }
 
 func runDestination(ctx context.Context, env *setup.Env, d Deps, dest Destination, msg Message, ro RunOptions, rep *Report, snap *Snapshot, runID string) (*Outcome, error) {

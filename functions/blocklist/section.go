@@ -57,6 +57,9 @@ type Section struct {
 	MaxSourceBytes      int64           `toml:"max_source_bytes"`     // default 50 MiB
 	RequestTimeout      config.Duration `toml:"request_timeout"`      // per fetch, default 30s
 	LeaseTTL            config.Duration `toml:"lease_ttl"`            // default 15m
+	// Fanout: the deployed function turns a scheduled run (a message naming no destination)
+	// with several destinations into one merge and one message per destination (default true).
+	Fanout *bool `toml:"fanout"`
 	SyncOptions
 }
 
@@ -347,9 +350,9 @@ func fbhName(d string) string {
 	return strings.Trim(regexp.MustCompile(`[^a-z0-9_-]+`).ReplaceAllString(strings.ToLower(d), "-"), "-")
 }
 
-// FBHTokenEnvVar is FediBlockHole's default token variable for a domain:
+// fbhTokenEnvVar is FediBlockHole's default token variable for a domain:
 // upper case, dots to underscores, "_TOKEN" appended ("mastodon.social" → MASTODON_SOCIAL_TOKEN).
-func FBHTokenEnvVar(d string) string {
+func fbhTokenEnvVar(d string) string {
 	return strings.ToUpper(strings.ReplaceAll(d, ".", "_")) + "_TOKEN"
 }
 

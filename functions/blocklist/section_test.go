@@ -121,7 +121,7 @@ destinations = [
 	if b.RequestTimeout.Duration == 0 || b.MaxSourceBytes == 0 {
 		t.Error("defaults not applied")
 	}
-	if FBHTokenEnvVar("env-token.com") != "ENV-TOKEN_COM_TOKEN" {
+	if fbhTokenEnvVar("env-token.com") != "ENV-TOKEN_COM_TOKEN" {
 		t.Error("FBH token variable")
 	}
 }

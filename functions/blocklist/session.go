@@ -23,7 +23,7 @@ type session struct {
 	snap  *Snapshot
 	ss    *stateStore
 	state *State
-	ckpt  *Checkpoint
+	ckpt  *checkpoint
 	srv   mastodon.Server
 	log   *slog.Logger
 	// fatal is the server error that stopped the run, if it is worth a retry.
@@ -142,7 +142,7 @@ func (s *session) resume(ctx context.Context, want *Desired) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	p := planIntent(ToExisting(current, s.srv), s.ckpt.Intent, want, s.state.Owned, s.dest.Plan)
+	p := planIntent(existingOf(current, s.srv), s.ckpt.Intent, want, s.state.Owned, s.dest.Plan)
 	s.countSkips(p)
 	s.log.Info(fmt.Sprintf("resuming plan %s: %d domain(s) left, %d action(s) after planning them again against the instance's blocks",
 		s.ckpt.PlanID, s.ckpt.Intent.Len(), len(p.Actions)), "plan", s.ckpt.PlanID)
@@ -162,7 +162,7 @@ func (s *session) planFresh(ctx context.Context, want Desired) (*plan.Plan, erro
 	s.archive(ctx, "before.json", current)
 	opts := s.dest.Plan
 	opts.Allowed, opts.Unread = want.Allowed, want.Unread
-	p := plan.Compute(ToExisting(current, s.srv), want.Blocks, s.state.Owned, opts)
+	p := plan.Compute(existingOf(current, s.srv), want.Blocks, s.state.Owned, opts)
 	s.out.Plan = p
 	s.countSkips(p)
 	s.archive(ctx, "plan.json", p)
@@ -199,9 +199,9 @@ func (s *session) finish(ctx context.Context, planID string, basis Basis, rest [
 		s.log.Error(fmt.Sprintf("%d action(s) not done and not recorded: the lease was lost; the run that holds it plans them again", len(rest)))
 		return s.archiveResults(ctx)
 	}
-	var ckpt *Checkpoint
+	var ckpt *checkpoint
 	if len(rest) > 0 {
-		ckpt = &Checkpoint{PlanID: planID, Created: s.d.Clock.Now().UTC(), Intent: intentOf(rest, basis)}
+		ckpt = &checkpoint{PlanID: planID, Created: s.d.Clock.Now().UTC(), Intent: intentOf(rest, basis)}
 		s.log.Info(fmt.Sprintf("%d action(s) left for the next run (%s)", len(rest), s.out.Stopped))
 	}
 	if err := s.r.Fence(ctx); err != nil {

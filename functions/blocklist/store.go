@@ -161,9 +161,9 @@ func (s *stateStore) saveState(ctx context.Context, st *State) error {
 	return nil
 }
 
-// Checkpoint is the unfinished part of approved work, kept as intent: the next run plans it
+// checkpoint is the unfinished part of approved work, kept as intent: the next run plans it
 // again against the instance's blocks at that moment.
-type Checkpoint struct {
+type checkpoint struct {
 	PlanID  string    `json:"plan_id"`
 	Created time.Time `json:"created"`
 	Intent  Intent    `json:"intent"`
@@ -172,7 +172,7 @@ type Checkpoint struct {
 	Remaining []plan.Action `json:"remaining,omitempty"`
 }
 
-func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
+func (s *stateStore) loadCheckpoint(ctx context.Context) (*checkpoint, error) {
 	b, gen, err := s.store.ReadVersion(ctx, s.ckptKey())
 	if errors.Is(err, archive.ErrNotFound) {
 		return nil, nil
@@ -181,7 +181,7 @@ func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
 	s.ckptGen = gen
-	var c Checkpoint
+	var c checkpoint
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("checkpoint %s is corrupt: %w", s.store.Location(s.ckptKey()), err)
 	}
@@ -195,9 +195,9 @@ func (s *stateStore) loadCheckpoint(ctx context.Context) (*Checkpoint, error) {
 }
 
 // saveCheckpoint writes c (nil or empty: no unfinished work).
-func (s *stateStore) saveCheckpoint(ctx context.Context, c *Checkpoint) error {
+func (s *stateStore) saveCheckpoint(ctx context.Context, c *checkpoint) error {
 	if c == nil {
-		c = &Checkpoint{}
+		c = &checkpoint{}
 	}
 	if c.Intent.Len() == 0 && s.ckptGen == 0 {
 		return nil // nothing to clear

@@ -170,7 +170,7 @@ func Sync(ctx context.Context, d Deps, dest Destination, want Desired, snap *Sna
 	if err != nil {
 		return s.stopOr(ctx, err)
 	}
-	planID := PlanID(dest.Name, p.Actions)
+	planID := planIDOf(dest.Name, p.Actions)
 	if s.dest.DryRun {
 		return out, s.dryRun(ctx, p)
 	}

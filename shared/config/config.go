@@ -4,6 +4,7 @@
 //	name  = "main"
 //	url   = "https://social.example.gov"
 //	token = "sm://projects/P/secrets/mastodon-token/versions/latest"   # or env://VAR, file:///path
+//	webhook_secret = "sm://projects/P/secrets/mastodon-webhook"        # optional (TriageWebhook)
 //
 //	[archive]
 //	url = "gs://bucket/prefix"   # or a local directory
@@ -80,6 +81,10 @@ type Instance struct {
 	Token string `toml:"token"`
 	// RequestTimeout bounds each HTTP request to the server (default 30s).
 	RequestTimeout Duration `toml:"request_timeout"`
+	// WebhookSecret is a secret reference to the secret of the server's admin webhook
+	// (Mastodon signs each delivery with it); optional: without it the TriageWebhook function
+	// refuses every delivery for this instance.
+	WebhookSecret string `toml:"webhook_secret"`
 }
 
 // Archive is the [archive] table.
@@ -225,6 +230,7 @@ func (c *Config) check(r Report) {
 			ir.Add("url", "%v", err)
 		}
 		checkSecretRef(ir, "token", inst.Token, true)
+		checkSecretRef(ir, "webhook_secret", inst.WebhookSecret, false)
 		if inst.RequestTimeout.Duration < 0 {
 			ir.Add("request_timeout", "must be positive")
 		}

@@ -2,10 +2,11 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fediops/fediops/shared/domain"
 )
 
 // Duration is a time.Duration that reads from a TOML string such as "26h" or "15m"
@@ -42,10 +43,4 @@ func (d Duration) MarshalText() ([]byte, error) {
 
 // LoopbackHost reports whether h names this machine (localhost or a loopback address): the
 // only hosts where plain http is accepted.
-func LoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+func LoopbackHost(h string) bool { return domain.IsLoopback(h) }

@@ -39,6 +39,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -238,4 +240,27 @@ func Variants(d string) []string {
 func Digest(d string) string {
 	h := sha256.Sum256([]byte(d))
 	return hex.EncodeToString(h[:])
+}
+
+// IsLoopback reports whether host names this machine: "localhost" or a loopback address (in
+// brackets or not). It is where plain http and unauthenticated test endpoints are accepted.
+func IsLoopback(host string) bool {
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// IsLoopbackEndpoint is IsLoopback for an endpoint: a URL, "host:port" or a host.
+func IsLoopbackEndpoint(endpoint string) bool {
+	host := endpoint
+	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return IsLoopback(host)
 }

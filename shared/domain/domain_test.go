@@ -186,3 +186,22 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestIsLoopback(t *testing.T) {
+	for in, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "127.0.0.1": true, "[::1]": true, "::1": true, "127.8.9.10": true,
+		"social.example": false, "10.0.0.1": false, "": false,
+	} {
+		if got := IsLoopback(in); got != want {
+			t.Errorf("IsLoopback(%q) = %v", in, got)
+		}
+	}
+	for in, want := range map[string]bool{
+		"127.0.0.1:8085": true, "http://localhost:4443/storage/v1/": true, "[::1]:9000": true, "localhost": true,
+		"pubsub.googleapis.com:443": false, "https://storage.googleapis.com/": false,
+	} {
+		if got := IsLoopbackEndpoint(in); got != want {
+			t.Errorf("IsLoopbackEndpoint(%q) = %v", in, got)
+		}
+	}
+}

@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"hash/crc32"
-	"net"
-	"net/url"
-	"strings"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fediops/fediops/shared/domain"
 )
 
 // SecretManagerClient is the Secret Manager adapter: it reads secret versions and adds new ones.
@@ -27,7 +26,7 @@ func NewSecretManager(ctx context.Context, endpoint string) (*SecretManagerClien
 	var opts []option.ClientOption
 	if endpoint != "" {
 		opts = append(opts, option.WithEndpoint(endpoint))
-		if isLoopback(endpoint) {
+		if domain.IsLoopbackEndpoint(endpoint) {
 			opts = append(opts, option.WithoutAuthentication(),
 				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
 		}
@@ -70,19 +69,3 @@ func (s *SecretManagerClient) AddVersion(ctx context.Context, secret string, dat
 
 // Close releases the connection.
 func (s *SecretManagerClient) Close() error { return s.c.Close() }
-
-func isLoopback(endpoint string) bool {
-	host := endpoint
-	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
-		host = u.Host
-	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

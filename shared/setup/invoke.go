@@ -45,6 +45,21 @@ func Process(sections map[string]SectionCheck) Invocation {
 	return Invocation{Getenv: os.Getenv, Sections: sections}
 }
 
+// Params returns the parameters a deployed function opens its environment with: the
+// FEDIOPS_* variables, JSON logs to LogOutput (os.Stdout as it is now by default).
+func (inv Invocation) Params() Params {
+	getenv, out := inv.Getenv, inv.LogOutput
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if out == nil {
+		out = os.Stdout
+	}
+	p := ParamsFromEnv(getenv, out)
+	p.Deployed = true
+	return p
+}
+
 // Timeout returns the function's timeout from FEDIOPS_TIMEOUT (a duration such as "240s",
 // or seconds), which the deployment sets to the same value as --timeout.
 func Timeout(getenv func(string) string) (time.Duration, error) {
@@ -110,10 +125,16 @@ func (inv Invocation) Invoke(ctx context.Context, e event.Event, function, secti
 // transient ones returned for a redelivery.
 func (inv Invocation) outcome(log interface {
 	Error(string, ...any)
+	Warn(string, ...any)
 }, what string, err error) error {
+	reason, stopped := run.ReasonOf(err)
 	switch {
 	case err == nil:
 		return nil
+	case stopped && reason == run.LeaseHeld && !run.IsPermanent(err):
+		// Another run works on the instance: nothing failed, the event comes back later.
+		log.Warn("run postponed, Pub/Sub will redeliver the event: "+err.Error(), "error", err.Error(), "class", run.Transient.String(), "stopped", string(reason))
+		return err
 	case run.IsPermanent(err):
 		log.Error(what+" (acknowledged; a retry cannot fix this): "+err.Error(), "error", err.Error(), "class", run.Permanent.String())
 		return nil

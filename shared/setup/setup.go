@@ -12,6 +12,9 @@
 //	NO_COLOR                        when set (not empty), human log lines have no colour
 //	FEDIOPS_STORAGE_ENDPOINT        Cloud Storage JSON API endpoint (tests: fake-gcs-server)
 //	FEDIOPS_SECRETMANAGER_ENDPOINT  Secret Manager gRPC endpoint host:port (tests: the fake)
+//	FEDIOPS_PUBSUB_ENDPOINT         Pub/Sub gRPC endpoint host:port (tests, fediops serve: pstest)
+//	FEDIOPS_TRIAGE_TOPIC            projects/P/topics/T of Approve (the webhook and fan-out publish there)
+//	FEDIOPS_BLOCKLIST_TOPIC         projects/P/topics/T of BlocklistSync (fan-out publishes there)
 package setup
 
 import (
@@ -36,6 +39,7 @@ import (
 	"github.com/fediops/fediops/shared/config"
 	"github.com/fediops/fediops/shared/logging"
 	"github.com/fediops/fediops/shared/mastodon"
+	"github.com/fediops/fediops/shared/publish"
 	"github.com/fediops/fediops/shared/run"
 	"github.com/fediops/fediops/shared/secrets"
 )
@@ -62,6 +66,9 @@ type Env struct {
 	storageOnce     sync.Once
 	storage         *storage.Client
 	storageErr      error
+	pubsubEndpoint  string
+	publisherOnce   sync.Once
+	publisher       *publish.Client
 	closers         []func() error
 }
 
@@ -78,6 +85,7 @@ type Params struct {
 	NoArchive             bool
 	StorageEndpoint       string
 	SecretManagerEndpoint string
+	PubSubEndpoint        string
 	LogOutput             io.Writer
 	Clock                 clock.Clock
 	Getenv                func(string) string
@@ -93,6 +101,7 @@ func ParamsFromEnv(getenv func(string) string, logOutput io.Writer) Params {
 		NoColor:               getenv("NO_COLOR") != "",
 		StorageEndpoint:       getenv("FEDIOPS_STORAGE_ENDPOINT"),
 		SecretManagerEndpoint: getenv("FEDIOPS_SECRETMANAGER_ENDPOINT"),
+		PubSubEndpoint:        getenv("FEDIOPS_PUBSUB_ENDPOINT"),
 		LogOutput:             logOutput,
 		Getenv:                getenv,
 	}
@@ -129,7 +138,8 @@ func NewLogger(p Params, r *logging.Redactor) (*slog.Logger, error) {
 // Open fails (env.Log is set first), so callers can report the failure.
 func Open(ctx context.Context, p Params) (*Env, error) {
 	red := logging.NewRedactor()
-	e := &Env{Redactor: red, Clock: p.Clock, HTTPClient: &http.Client{}, storageEndpoint: p.StorageEndpoint, Getenv: p.Getenv, Deployed: p.Deployed}
+	e := &Env{Redactor: red, Clock: p.Clock, HTTPClient: &http.Client{}, storageEndpoint: p.StorageEndpoint,
+		pubsubEndpoint: p.PubSubEndpoint, Getenv: p.Getenv, Deployed: p.Deployed}
 	if e.Getenv == nil {
 		e.Getenv = os.Getenv
 	}
@@ -225,6 +235,29 @@ func (e *Env) StorageClient(ctx context.Context) (*storage.Client, error) {
 		}
 	})
 	return e.storage, e.storageErr
+}
+
+// Publisher returns the Pub/Sub publisher (the process's credentials, or
+// FEDIOPS_PUBSUB_ENDPOINT), connected on its first publish.
+func (e *Env) Publisher() *publish.Client {
+	e.publisherOnce.Do(func() {
+		e.publisher = publish.New(e.pubsubEndpoint)
+		e.closers = append(e.closers, e.publisher.Close)
+	})
+	return e.publisher
+}
+
+// Topic returns the topic named by the environment variable v (FEDIOPS_TRIAGE_TOPIC,
+// FEDIOPS_BLOCKLIST_TOPIC), checked; "" when it is not set.
+func (e *Env) Topic(v string) (string, error) {
+	t := e.Getenv(v)
+	if t == "" {
+		return "", nil
+	}
+	if _, err := publish.ParseTopic(t); err != nil {
+		return "", run.MarkPermanent(fmt.Errorf("%s: %w", v, err))
+	}
+	return t, nil
 }
 
 // readGS reads a gs://bucket/object.

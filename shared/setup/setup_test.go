@@ -172,6 +172,7 @@ func TestInvoke(t *testing.T) {
 		{name: "ok", body: `{"dry_run":true}`, wantRun: true},
 		{name: "transient error is returned", runErr: errors.New("503"), wantErr: true, wantRun: true, log: "Pub/Sub will redeliver"},
 		{name: "permanent error is acknowledged", runErr: run.MarkPermanent(errors.New("bad instance")), wantRun: true, log: "bad instance"},
+		{name: "a held lease is redelivered, logged as a WARNING", runErr: run.Stop(run.LeaseHeld, errors.New("another run holds the triage lease")), wantErr: true, wantRun: true, log: `"severity":"WARNING","message":"run postponed`},
 		{name: "secret manager unavailable is redelivered", runErr: fmt.Errorf("token: %w", status.Error(codes.Unavailable, "connection refused")), wantErr: true, wantRun: true, log: "Pub/Sub will redeliver"},
 		{name: "secret not found is acknowledged", runErr: fmt.Errorf("token: %w", status.Error(codes.NotFound, "secret version not found")), wantRun: true, log: "a retry cannot fix this"},
 		{name: "invalid message is acknowledged", body: `{"dryrun":true}`, log: "invalid Pub/Sub message"},

@@ -335,6 +335,11 @@ func (s *Server) approveAccount(c *call, id string) *response {
 		return r
 	}
 	a.Approved = true
+	if a.Confirmed {
+		// User#approve! calls prepare_new_user! for a confirmed user, which triggers
+		// account.approved (app/models/user.rb).
+		s.triggerWebhooks("account.approved", a)
+	}
 	return jsonResponse(http.StatusOK, s.adminAccountJSON(c, a))
 }
 

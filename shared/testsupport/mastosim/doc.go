@@ -49,6 +49,12 @@
 //     headers for the most limited throttle; the throttled_responder's 429.
 //   - Fault injection (429, 5xx, timeout, dropped connection), optionally after the request's
 //     effect has been applied.
+//   - Admin webhooks (webhooks.go): AddWebhook with Webhook::EVENTS and its secret rules;
+//     account.created for every local AddAccount (a sign-up), account.approved when a
+//     confirmed account is approved; the REST::Admin::WebhookEventSerializer body, the
+//     X-Hub-Signature HMAC, Request's headers and timeouts, and Webhooks::DeliveryWorker's
+//     16 retries with Sidekiq's backoff (configurable: Options.Webhooks) until a response is
+//     successful or unsalvageable.
 //
 // # Not modelled
 //
@@ -56,7 +62,8 @@
 //     AddToken. Every token belongs to one administrator (account id "1", username "admin") whose
 //     role has all permissions, so Pundit denials only happen without a known token. The admin is
 //     not listed by the admin accounts API. client_credentials (app-only) tokens do not exist.
-//   - Side effects of domain blocks (suspending accounts, severing follows), audit logs, webhooks,
+//   - Side effects of domain blocks (suspending accounts, severing follows), audit logs,
+//     webhook payload templates and events other than account.created and account.approved,
 //     emails, statuses, media, reports, domain allows, IP blocks, roles.
 //   - Rack::Attack's localhost safelist (real Mastodon does not throttle 127.0.0.1; the simulator
 //     does, which is what tests want), X-Forwarded-For handling, and the measures result cache.

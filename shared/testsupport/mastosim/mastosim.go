@@ -45,6 +45,9 @@ type Options struct {
 	// ShowDomainBlocksRationale is Setting.show_domain_blocks_rationale: "all" (default here),
 	// "users" or "disabled".
 	ShowDomainBlocksRationale string
+	// Webhooks configures the delivery of admin webhooks (AddWebhook): retries, backoff,
+	// client.
+	Webhooks WebhookOptions
 }
 
 // Account is a seeded account. Domain "" means local. A local account is pending while
@@ -117,6 +120,7 @@ type Server struct {
 	release          chan struct{}
 	counters         map[string]*counter
 	admin            adminUser
+	webhooks         webhookState
 }
 
 type followCounts struct{ follows, followers int }
@@ -180,12 +184,15 @@ func New(opts Options) *Server {
 	}
 	s.admin = adminUser{id: "1", username: "admin", createdAt: s.clk.Now().UTC()}
 	s.throttles = buildThrottles(opts)
+	s.webhooks.init()
 	return s
 }
 
 // AddAccount seeds an account and returns its id. Ids are Mastodon-style snowflakes (numeric
 // strings) that increase with every call. A non-empty a.ID must be a positive integer not in
-// use. A zero CreatedAt means now. It panics on an invalid or duplicate ID.
+// use. A zero CreatedAt means now. It panics on an invalid or duplicate ID. A local account
+// is a sign-up: the webhooks subscribed to account.created receive it (User's
+// after_create_commit :trigger_webhooks).
 func (s *Server) AddAccount(a Account) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,6 +228,9 @@ func (s *Server) AddAccount(a Account) string {
 	}
 	a.ID = strconv.FormatInt(id, 10)
 	s.accounts[id] = &a
+	if a.Domain == "" {
+		s.triggerWebhooks("account.created", &a)
+	}
 	return a.ID
 }
 
