@@ -496,3 +496,25 @@ func TestEmailBlocksRemovedWhenAnApproveEntryComesBeneath(t *testing.T) {
 		t.Errorf("%+v, %v", out, err)
 	}
 }
+
+// A run for the accounts of a webhook message decides them with the blocks read (an admin's
+// block rejects), but leaves syncing the blocks to the scheduled run.
+func TestAccountsRunReadsBlocksButDoesNotSync(t *testing.T) {
+	ctx := context.Background()
+	h := newEmailHarness(t, mastosim.Options{})
+	h.sim.AddEmailDomainBlock(mastosim.EmailDomainBlock{Domain: "spam.example"})
+	sam := h.add("sam", "sam@spam.example", true)
+	o := testOptions(t, "w1")
+	o.Accounts = []string{sam}
+	o.EmailBlocks = EmailBlockOptions{Read: true, Sync: true, MaxAdditions: -1, MaxRemovals: -1}
+	res, err := Run(ctx, h.emailDeps(h.client), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.state(map[string]string{"sam": sam})["sam"]; got != "gone" {
+		t.Errorf("sam is %s, want gone (rejected by the admin's block)", got)
+	}
+	if res.EmailBlocks != nil || h.emailWrites() != 0 || len(h.blocks()) != 1 {
+		t.Errorf("a webhook run synced: outcome %+v, %d writes, blocks %v", res.EmailBlocks, h.emailWrites(), h.blocks())
+	}
+}
