@@ -22,6 +22,13 @@ if [ -n "$outside" ]; then
   echo "these lines refer to files outside the repository:"; echo "$outside"; exit 1
 fi
 echo "nothing refers to the reference folder beside the repository"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # No built binary or other large blob is committed by mistake (the largest test data is far below 2 MB).
+  big=$(git ls-files -z | xargs -0 -r du -k 2>/dev/null | awk '$1 > 2048 {print $2 " (" $1 " KiB)"}')
+  if [ -n "$big" ]; then
+    echo "files over 2 MiB are tracked (a built binary?):"; echo "$big"; exit 1
+  fi
+fi
 
 step "go mod tidy"
 if ! go mod tidy -diff; then
