@@ -259,30 +259,22 @@ func blockSets(blocks []mastodon.EmailDomainBlock, st *EmailBlockState) []RuleSe
 
 // listEmailBlocks reads every block, page by page, through the run.
 func listEmailBlocks(ctx context.Context, r *run.Run, c EmailDomainBlocks) ([]mastodon.EmailDomainBlock, error) {
-	var all []mastodon.EmailDomainBlock
-	seen := map[string]bool{}
-	cursor := ""
-	for {
-		var page []mastodon.EmailDomainBlock
-		var next string
-		if err := r.Call(ctx, func() (err error) {
+	all, err := mastodon.Pages(ctx, func(ctx context.Context, cursor string) (page []mastodon.EmailDomainBlock, next string, err error) {
+		err = r.Call(ctx, func() (err error) {
 			page, next, err = c.EmailDomainBlocksPage(ctx, cursor)
 			return err
-		}); err != nil {
-			return nil, err
-		}
-		for _, b := range page {
-			if n, err := domain.Normalize(b.Domain); err == nil {
-				b.Domain = n
-			}
-			all = append(all, b)
-		}
-		if next == "" || seen[next] {
-			return all, nil
-		}
-		seen[next] = true
-		cursor = next
+		})
+		return page, next, err
+	})
+	if err != nil {
+		return nil, err // a partial list would read as blocks gone
 	}
+	for i, b := range all {
+		if n, err := domain.Normalize(b.Domain); err == nil {
+			all[i].Domain = n
+		}
+	}
+	return all, nil
 }
 
 // syncEmailBlocks plans the instance's email-domain blocks against the rules and applies the

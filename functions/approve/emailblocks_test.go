@@ -518,3 +518,25 @@ func TestAccountsRunReadsBlocksButDoesNotSync(t *testing.T) {
 		t.Errorf("a webhook run synced: outcome %+v, %d writes, blocks %v", res.EmailBlocks, h.emailWrites(), h.blocks())
 	}
 }
+
+// looper answers every page with the same next cursor, as a broken server or proxy might.
+type looper struct{ *mastodon.Client }
+
+func (l looper) EmailDomainBlocksPage(ctx context.Context, cursor string) ([]mastodon.EmailDomainBlock, string, error) {
+	page, _, err := l.Client.EmailDomainBlocksPage(ctx, "")
+	return page, "/api/v1/admin/email_domain_blocks?max_id=1", err
+}
+
+// A list of blocks that never ends is not taken for the whole list: the sync stops with an
+// error and changes nothing (a partial list would read as blocks gone, or missing).
+func TestEmailBlocksRepeatedCursorChangesNothing(t *testing.T) {
+	h := newEmailHarness(t, mastosim.Options{})
+	h.sim.AddEmailDomainBlock(mastosim.EmailDomainBlock{Domain: "manual.example"})
+	_, err := SyncEmailBlocks(context.Background(), h.emailDeps(looper{h.client}), syncOptions(emailRules(t, nil, []string{"spam.example"}), "r1"))
+	if !errors.Is(err, mastodon.ErrRepeatedCursor) {
+		t.Errorf("err = %v, want ErrRepeatedCursor", err)
+	}
+	if n := h.emailWrites(); n != 0 {
+		t.Errorf("%d writes on a list read in part", n)
+	}
+}

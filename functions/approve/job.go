@@ -190,25 +190,18 @@ func Run(ctx context.Context, d Deps, o Options) (*Result, error) {
 // page by page, waiting for rate-limit windows between pages when the deadline allows.
 func listPending(ctx context.Context, r *run.Run, a Accounts, pageSize int) ([]mastodon.AdminAccount, error) {
 	f := mastodon.AccountFilter{Origin: "local", Status: "pending", Limit: pageSize}
-	var all []mastodon.AdminAccount
-	seen := map[string]bool{}
-	cursor := ""
-	for {
-		var page []mastodon.AdminAccount
-		var next string
-		err := r.Call(ctx, func() (err error) {
+	all, err := mastodon.Pages(ctx, func(ctx context.Context, cursor string) (page []mastodon.AdminAccount, next string, err error) {
+		err = r.Call(ctx, func() (err error) {
 			page, next, err = a.AdminAccountsPage(ctx, f, cursor)
 			return err
 		})
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		if next == "" || seen[next] {
-			break
-		}
-		seen[next] = true
-		cursor = next
+		return page, next, err
+	})
+	if errors.Is(err, mastodon.ErrRepeatedCursor) {
+		err = nil // each account is decided on what it is: the ones read can be
+	}
+	if err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(all, func(a, b mastodon.AdminAccount) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))

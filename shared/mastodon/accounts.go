@@ -2,6 +2,7 @@ package mastodon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -76,24 +77,13 @@ func (c *Client) AdminAccountsPage(ctx context.Context, f AccountFilter, cursor 
 
 // AdminAccounts returns every account matching f, following pagination to the end.
 func (c *Client) AdminAccounts(ctx context.Context, f AccountFilter) ([]AdminAccount, error) {
-	var all []AdminAccount
-	seen := map[string]bool{}
-	cursor := ""
-	for {
-		page, next, err := c.AdminAccountsPage(ctx, f, cursor)
-		if err != nil {
-			return all, err
-		}
-		all = append(all, page...)
-		if next == "" {
-			return all, nil
-		}
-		if seen[next] {
-			return all, fmt.Errorf("list accounts: the server repeated a page cursor; stopping")
-		}
-		seen[next] = true
-		cursor = next
+	all, err := Pages(ctx, func(ctx context.Context, cursor string) ([]AdminAccount, string, error) {
+		return c.AdminAccountsPage(ctx, f, cursor)
+	})
+	if errors.Is(err, ErrRepeatedCursor) {
+		return all, fmt.Errorf("list accounts: %w", err)
 	}
+	return all, err
 }
 
 // AdminAccount returns one account (GET /api/v1/admin/accounts/:id).

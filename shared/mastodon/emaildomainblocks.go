@@ -2,6 +2,7 @@ package mastodon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -88,24 +89,11 @@ func (c *Client) EmailDomainBlocksPage(ctx context.Context, cursor string) ([]Em
 
 // AllEmailDomainBlocks returns every email-domain block, following pagination to the end.
 func (c *Client) AllEmailDomainBlocks(ctx context.Context) ([]EmailDomainBlock, error) {
-	var all []EmailDomainBlock
-	seen := map[string]bool{}
-	cursor := ""
-	for {
-		page, next, err := c.EmailDomainBlocksPage(ctx, cursor)
-		if err != nil {
-			return all, err
-		}
-		all = append(all, page...)
-		if next == "" {
-			return all, nil
-		}
-		if seen[next] {
-			return all, fmt.Errorf("list email-domain blocks: the server repeated a page cursor")
-		}
-		seen[next] = true
-		cursor = next
+	all, err := Pages(ctx, c.EmailDomainBlocksPage)
+	if errors.Is(err, ErrRepeatedCursor) {
+		return all, fmt.Errorf("list email-domain blocks: %w", err)
 	}
+	return all, err
 }
 
 // CreateEmailDomainBlock blocks sign-ups from domain (and its subdomains); with
