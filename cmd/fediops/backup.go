@@ -34,16 +34,11 @@ func (c *cli) backupCmd() *cobra.Command {
 			"Exit code 0 when no check fails, 1 when one does, 2 on a configuration error.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := c.env(cmd.Context())
+			ctx, env, done, err := c.timedEnv(cmd.Context(), *timeout)
 			if err != nil {
 				return err
 			}
-			defer env.Close()
-			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
-			if err != nil {
-				return err
-			}
-			defer cancel()
+			defer done()
 			r, where, err := backupaudit.RunConfiguredWith(ctx, env, backupaudit.AuditOptions{DryRun: dryRun})
 			if err != nil {
 				return err

@@ -63,16 +63,11 @@ func (c *cli) blocklistMergeCmd(opts func() (blocklist.RunOptions, error)) *cobr
 			if format != "mastodon" && format != "fediblockhole" && format != "json" {
 				return fail(exitConfig, fmt.Errorf("--format %q: use mastodon, fediblockhole or json", format))
 			}
-			env, err := c.env(cmd.Context(), "blocklist")
+			ctx, env, done, err := c.timedEnv(cmd.Context(), *timeout, "blocklist")
 			if err != nil {
 				return err
 			}
-			defer env.Close()
-			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
-			if err != nil {
-				return err
-			}
-			defer cancel()
+			defer done()
 			sec, err := blocklist.LoadSection(env.Config)
 			if err != nil {
 				return fail(exitConfig, err)
@@ -174,16 +169,11 @@ func (c *cli) blocklistPlanCmd(opts func() (blocklist.RunOptions, error)) *cobra
 			if err != nil {
 				return err
 			}
-			env, err := c.env(cmd.Context(), "blocklist")
+			ctx, env, done, err := c.timedEnv(cmd.Context(), *timeout, "blocklist")
 			if err != nil {
 				return err
 			}
-			defer env.Close()
-			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
-			if err != nil {
-				return err
-			}
-			defer cancel()
+			defer done()
 			dry := true
 			rep, err := blocklist.RunConfigured(ctx, env, blocklist.Message{DryRun: &dry, Instances: instances}, ro)
 			for _, o := range rep.Outcomes {
@@ -279,16 +269,11 @@ func (c *cli) blocklistSyncCmd(opts func() (blocklist.RunOptions, error)) *cobra
 // runBlocklist runs the job and prints one summary line per destination. On a terminal, a
 // status line shows the progress while it runs.
 func (c *cli) runBlocklist(cmd *cobra.Command, msg blocklist.Message, ro blocklist.RunOptions, timeout time.Duration) error {
-	env, err := c.env(cmd.Context(), "blocklist")
+	ctx, env, done, err := c.timedEnv(cmd.Context(), timeout, "blocklist")
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	ctx, cancel, err := withTimeout(cmd.Context(), env, timeout)
-	if err != nil {
-		return err
-	}
-	defer cancel()
+	defer done()
 	if c.status != nil {
 		ro.Progress = &progress{status: c.status}
 	}

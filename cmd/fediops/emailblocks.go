@@ -108,16 +108,11 @@ func (c *cli) emailBlocksRunCmd(mode string) *cobra.Command {
 		Short: "Show what a sync would change on each instance (nothing changes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := c.env(cmd.Context(), "triage")
+			ctx, env, done, err := c.timedEnv(cmd.Context(), *timeout, "triage")
 			if err != nil {
 				return err
 			}
-			defer env.Close()
-			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
-			if err != nil {
-				return err
-			}
-			defer cancel()
+			defer done()
 			if applyPlan != "" && len(instances) != 1 {
 				return fail(exitConfig, errors.New("--apply-plan needs the plan's --instance"))
 			}

@@ -248,6 +248,21 @@ func timeoutFlag(cmd *cobra.Command) *time.Duration {
 	return d
 }
 
+// timedEnv opens the environment of a job command (uses: the config sections it reads) and
+// gives it the --timeout deadline (withTimeout); done closes both.
+func (c *cli) timedEnv(ctx context.Context, timeout time.Duration, uses ...string) (context.Context, *setup.Env, func(), error) {
+	env, err := c.env(ctx, uses...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel, err := withTimeout(ctx, env, timeout)
+	if err != nil {
+		env.Close()
+		return nil, nil, nil, err
+	}
+	return ctx, env, func() { cancel(); env.Close() }, nil
+}
+
 // withTimeout gives the run a deadline of d (none when 0): the job stops in good order a
 // margin before it (run.WithTimeout), and whatever is still running at d is cancelled.
 func withTimeout(ctx context.Context, env *setup.Env, d time.Duration) (context.Context, context.CancelFunc, error) {

@@ -31,16 +31,11 @@ func (c *cli) triageRunCmd() *cobra.Command {
 		Short: "Run the triage job once, as the Approve function does",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			env, err := c.env(cmd.Context(), "triage")
+			ctx, env, done, err := c.timedEnv(cmd.Context(), *timeout, "triage")
 			if err != nil {
 				return err
 			}
-			defer env.Close()
-			ctx, cancel, err := withTimeout(cmd.Context(), env, *timeout)
-			if err != nil {
-				return err
-			}
-			defer cancel()
+			defer done()
 			msg := approve.Message{Instances: instances}
 			if cmd.Flags().Changed("dry-run") {
 				msg.DryRun = &dryRun
