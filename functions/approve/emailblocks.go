@@ -3,8 +3,6 @@ package approve
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -403,13 +401,7 @@ func appliedEmailPlanKey(instance, id string) string {
 
 // EmailPlanID identifies a plan by its content, so that the same held plan is stored once.
 func EmailPlanID(instance string, actions []EmailBlockAction) string {
-	h := sha256.New()
-	h.Write([]byte(instance))
-	for _, a := range actions {
-		b, _ := json.Marshal(a)
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	return archive.ContentID(instance, actions)
 }
 
 func (s *emailSync) hold(ctx context.Context, reason string) error {

@@ -2,8 +2,6 @@ package blocklist
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,13 +34,7 @@ func guard(p *plan.Plan, dest Destination) string {
 
 // planIDOf identifies a plan by its content, so that the same held plan is not archived twice.
 func planIDOf(instance string, actions []plan.Action) string {
-	h := sha256.New()
-	h.Write([]byte(instance))
-	for _, a := range actions {
-		b, _ := json.Marshal(a)
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	return archive.ContentID(instance, actions)
 }
 
 // heldPlan is a plan a guard held back: the intent an admin approves, and the actions it
