@@ -99,52 +99,22 @@ func (c *Client) Clone(ctx context.Context, project, source, dest string, pointI
 		return SQLOperation{}, &Error{API: APISQLAdmin, Op: op, Resource: res, Kind: KindRefused,
 			Message: "refusing to clone a drill clone"}
 	}
-	svc, err := c.sqlService(ctx)
-	if err != nil {
-		return SQLOperation{}, setupError(APISQLAdmin, op, res, err)
-	}
 	cc := &sqladmin.CloneContext{Kind: "sql#cloneContext", DestinationInstanceName: dest}
 	if !pointInTime.IsZero() {
 		cc.PointInTime = pointInTime.UTC().Format(time.RFC3339Nano)
 	}
-	var o *sqladmin.Operation
-	err = c.do(ctx, APISQLAdmin, op, res, func(ctx context.Context) error {
-		var err error
-		o, err = svc.Instances.Clone(project, source, &sqladmin.InstancesCloneRequest{CloneContext: cc}).Context(ctx).Do()
-		return err
+	return c.sqlOperation(ctx, op, res, func(ctx context.Context, svc *sqladmin.Service) (*sqladmin.Operation, error) {
+		return svc.Instances.Clone(project, source, &sqladmin.InstancesCloneRequest{CloneContext: cc}).Context(ctx).Do()
 	})
-	if err != nil {
-		return SQLOperation{}, err
-	}
-	out, err := convertOperation(o)
-	if err != nil {
-		return out, classify(APISQLAdmin, op, res, err)
-	}
-	return out, nil
 }
 
 // Operation reads an operation (operations.get).
 func (c *Client) Operation(ctx context.Context, project, name string) (SQLOperation, error) {
 	const op = "operations.get"
 	res := "projects/" + project + "/operations/" + name
-	svc, err := c.sqlService(ctx)
-	if err != nil {
-		return SQLOperation{}, setupError(APISQLAdmin, op, res, err)
-	}
-	var o *sqladmin.Operation
-	err = c.do(ctx, APISQLAdmin, op, res, func(ctx context.Context) error {
-		var err error
-		o, err = svc.Operations.Get(project, name).Context(ctx).Do()
-		return err
+	return c.sqlOperation(ctx, op, res, func(ctx context.Context, svc *sqladmin.Service) (*sqladmin.Operation, error) {
+		return svc.Operations.Get(project, name).Context(ctx).Do()
 	})
-	if err != nil {
-		return SQLOperation{}, err
-	}
-	out, err := convertOperation(o)
-	if err != nil {
-		return out, classify(APISQLAdmin, op, res, err)
-	}
-	return out, nil
 }
 
 // DrillPatch is what PatchDrillInstance changes on a clone.
@@ -161,29 +131,14 @@ func (c *Client) PatchDrillInstance(ctx context.Context, project, name string, p
 		return SQLOperation{}, refuse(op, project, name)
 	}
 	res := sqlResource(project, name)
-	svc, err := c.sqlService(ctx)
-	if err != nil {
-		return SQLOperation{}, setupError(APISQLAdmin, op, res, err)
-	}
 	settings := &sqladmin.Settings{Tier: p.Tier}
 	if p.DisableDeletionProtection {
 		settings.DeletionProtectionEnabled = false
 		settings.ForceSendFields = []string{"DeletionProtectionEnabled"}
 	}
-	var o *sqladmin.Operation
-	err = c.do(ctx, APISQLAdmin, op, res, func(ctx context.Context) error {
-		var err error
-		o, err = svc.Instances.Patch(project, name, &sqladmin.DatabaseInstance{Settings: settings}).Context(ctx).Do()
-		return err
+	return c.sqlOperation(ctx, op, res, func(ctx context.Context, svc *sqladmin.Service) (*sqladmin.Operation, error) {
+		return svc.Instances.Patch(project, name, &sqladmin.DatabaseInstance{Settings: settings}).Context(ctx).Do()
 	})
-	if err != nil {
-		return SQLOperation{}, err
-	}
-	out, err := convertOperation(o)
-	if err != nil {
-		return out, classify(APISQLAdmin, op, res, err)
-	}
-	return out, nil
 }
 
 // DeleteDrillInstance deletes a drill clone (instances.delete, no final backup). It refuses
@@ -195,14 +150,21 @@ func (c *Client) DeleteDrillInstance(ctx context.Context, project, name string) 
 		return SQLOperation{}, refuse(op, project, name)
 	}
 	res := sqlResource(project, name)
+	return c.sqlOperation(ctx, op, res, func(ctx context.Context, svc *sqladmin.Service) (*sqladmin.Operation, error) {
+		return svc.Instances.Delete(project, name).Context(ctx).Do()
+	})
+}
+
+// sqlOperation sends one Cloud SQL Admin request that answers an operation (clone, patch,
+// delete, operations.get) through c.do's retries and classification.
+func (c *Client) sqlOperation(ctx context.Context, op, res string, call func(context.Context, *sqladmin.Service) (*sqladmin.Operation, error)) (SQLOperation, error) {
 	svc, err := c.sqlService(ctx)
 	if err != nil {
 		return SQLOperation{}, setupError(APISQLAdmin, op, res, err)
 	}
 	var o *sqladmin.Operation
-	err = c.do(ctx, APISQLAdmin, op, res, func(ctx context.Context) error {
-		var err error
-		o, err = svc.Instances.Delete(project, name).Context(ctx).Do()
+	err = c.do(ctx, APISQLAdmin, op, res, func(ctx context.Context) (err error) {
+		o, err = call(ctx, svc)
 		return err
 	})
 	if err != nil {
