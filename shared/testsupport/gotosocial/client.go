@@ -299,35 +299,59 @@ var confirmLinkRE = regexp.MustCompile(`/confirm_email\?token=([A-Za-z0-9-]+)`)
 // /confirm_email?token=…. The admin API then reports "confirmed": true for the account.
 func (s *Server) ConfirmEmail(t testing.TB, email string) {
 	t.Helper()
-	m := s.WaitMail(t, func(m Mail) bool {
+	s.WaitMail(t, func(m Mail) bool {
 		return m.HasRecipient(email) && confirmLinkRE.MatchString(m.Body)
 	})
-	tok := confirmLinkRE.FindStringSubmatch(m.Body)[1]
-	// GoToSocial stores the token only after the mail has been sent, so retry briefly.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// GoToSocial stores the token only after the mail has been sent, so retry; and it stores
+	// the token of the last mail it sent, so try every token sent to this address, newest first.
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	c := newHTTPClient(nil)
+	var err error
+	var tokens []string
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/confirm_email?token="+url.QueryEscape(tok), nil)
-		if err != nil {
-			t.Fatalf("gotosocial: %v", err)
-		}
-		req.Header.Set("Accept", "text/html")
-		resp, err := c.Do(req)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+		tokens = s.confirmTokens(email)
+		for _, tok := range tokens {
+			if err = s.confirm(ctx, c, tok); err == nil {
 				return
 			}
-			err = fmt.Errorf("%s: %s", resp.Status, truncate(b, 300))
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("gotosocial: POST /confirm_email for %s: %v", email, err)
+			t.Fatalf("gotosocial: POST /confirm_email for %s (%d confirmation mails): %v", email, len(tokens), err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// confirmTokens returns the confirmation tokens mailed to email, newest first.
+func (s *Server) confirmTokens(email string) []string {
+	var out []string
+	mails := s.Mails()
+	for i := len(mails) - 1; i >= 0; i-- {
+		if m := confirmLinkRE.FindStringSubmatch(mails[i].Body); m != nil && mails[i].HasRecipient(email) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+func (s *Server) confirm(ctx context.Context, c *http.Client, tok string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/confirm_email?token="+url.QueryEscape(tok), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/html")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, truncate(b, 300))
+	}
+	return nil
 }
 
 func truncate(b []byte, n int) string {
