@@ -226,7 +226,8 @@ func (s *Server) appTokenOnce() (string, error) {
 }
 
 // SignUp creates a pending, unconfirmed local account through POST /api/v1/accounts (with an
-// app token, like a sign-up form would) and returns its account id. The reason given is
+// app token, like a sign-up form would), waits for its confirmation mail and returns its
+// account id. The reason given is
 // "fediops integration test sign-up for USERNAME, please approve me." Usernames must match
 // ^[a-z0-9_]{1,64}$; emails must be unique. See the package doc for GoToSocial's sign-up limits.
 func (s *Server) SignUp(t testing.TB, username, email string) string {
@@ -260,6 +261,15 @@ func (s *Server) signUp(username, email, reason string) (string, error) {
 	}, http.StatusOK, nil)
 	if err != nil {
 		return "", err
+	}
+	// GoToSocial mails the confirmation link in a background worker and then stores the
+	// token, writing its whole cached user. An approval or confirmation racing that worker
+	// can be lost from the cache (the admin API then shows the account unapproved for good),
+	// so a sign-up is done when its mail is out.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.mail.Wait(ctx, func(m Mail) bool { return m.HasRecipient(email) && confirmLinkRE.MatchString(m.Body) }); err != nil {
+		return "", fmt.Errorf("no confirmation mail to %s: %w", email, err)
 	}
 	return s.accountID(c, username)
 }
