@@ -165,24 +165,15 @@ func (c *Client) BackupRuns(ctx context.Context, project, instance string) ([]SQ
 		return nil, setupError(APISQLAdmin, op, res, err)
 	}
 	var out []SQLBackupRun
-	var guard pageGuard
-	token := ""
-	for {
-		var page *sqladmin.BackupRunsListResponse
-		err := c.do(ctx, APISQLAdmin, op, res, func(ctx context.Context) error {
-			call := svc.BackupRuns.List(project, instance).MaxResults(backupRunsPageSize).Context(ctx)
-			if token != "" {
-				call = call.PageToken(token)
-			}
-			var err error
-			page, err = call.Do()
-			return err
-		})
-		if err != nil {
-			return nil, err
+	err = listPages(ctx, c, APISQLAdmin, op, res, func(ctx context.Context, token string) (*sqladmin.BackupRunsListResponse, error) {
+		call := svc.BackupRuns.List(project, instance).MaxResults(backupRunsPageSize).Context(ctx)
+		if token != "" {
+			call = call.PageToken(token)
 		}
+		return call.Do()
+	}, func(page *sqladmin.BackupRunsListResponse) (string, error) {
 		if page == nil {
-			break
+			return "", nil
 		}
 		for _, r := range page.Items {
 			if r == nil {
@@ -190,17 +181,14 @@ func (c *Client) BackupRuns(ctx context.Context, project, instance string) ([]SQ
 			}
 			run, err := convertRun(r)
 			if err != nil {
-				return nil, classify(APISQLAdmin, op, res, err)
+				return "", err
 			}
 			out = append(out, run)
 		}
-		if page.NextPageToken == "" {
-			break
-		}
-		token = page.NextPageToken
-		if err := guard.next(token); err != nil {
-			return nil, classify(APISQLAdmin, op, res, err)
-		}
+		return page.NextPageToken, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

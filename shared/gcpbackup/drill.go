@@ -190,24 +190,15 @@ func (c *Client) DrillInstances(ctx context.Context, project string) ([]SQLInsta
 		return nil, setupError(APISQLAdmin, op, res, err)
 	}
 	var out []SQLInstance
-	var guard pageGuard
-	token := ""
-	for {
-		var page *sqladmin.InstancesListResponse
-		err := c.do(ctx, APISQLAdmin, op, res, func(ctx context.Context) error {
-			call := svc.Instances.List(project).MaxResults(instancesPageSize).Context(ctx)
-			if token != "" {
-				call = call.PageToken(token)
-			}
-			var err error
-			page, err = call.Do()
-			return err
-		})
-		if err != nil {
-			return nil, err
+	err = listPages(ctx, c, APISQLAdmin, op, res, func(ctx context.Context, token string) (*sqladmin.InstancesListResponse, error) {
+		call := svc.Instances.List(project).MaxResults(instancesPageSize).Context(ctx)
+		if token != "" {
+			call = call.PageToken(token)
 		}
+		return call.Do()
+	}, func(page *sqladmin.InstancesListResponse) (string, error) {
 		if page == nil {
-			break
+			return "", nil
 		}
 		for _, di := range page.Items {
 			if di == nil || !IsDrillInstance(di.Name) {
@@ -215,17 +206,14 @@ func (c *Client) DrillInstances(ctx context.Context, project string) ([]SQLInsta
 			}
 			inst, err := convertInstance(project, di.Name, di)
 			if err != nil {
-				return nil, classify(APISQLAdmin, op, res, err)
+				return "", err
 			}
 			out = append(out, inst)
 		}
-		if page.NextPageToken == "" {
-			break
-		}
-		token = page.NextPageToken
-		if err := guard.next(token); err != nil {
-			return nil, classify(APISQLAdmin, op, res, err)
-		}
+		return page.NextPageToken, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out, nil

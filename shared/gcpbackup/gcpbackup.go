@@ -313,6 +313,35 @@ func setupError(api API, op, resource string, err error) *Error {
 // maxPages bounds every listing so that a misbehaving server cannot keep us paging forever.
 const maxPages = 200
 
+// listPages reads a listing to its end: fetch asks for the page at token ("" for the first)
+// through c.do's retries, and take consumes it and returns the next page's token ("" at the
+// end). An error from take, or pagination that does not end (pageGuard), is classified.
+func listPages[P any](ctx context.Context, c *Client, api API, op, res string, fetch func(ctx context.Context, token string) (P, error), take func(P) (string, error)) error {
+	var guard pageGuard
+	token := ""
+	for {
+		var page P
+		err := c.do(ctx, api, op, res, func(ctx context.Context) (err error) {
+			page, err = fetch(ctx, token)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		next, err := take(page)
+		if err != nil {
+			return classify(api, op, res, err)
+		}
+		if next == "" {
+			return nil
+		}
+		if err := guard.next(next); err != nil {
+			return classify(api, op, res, err)
+		}
+		token = next
+	}
+}
+
 // pageGuard detects pagination that does not end.
 type pageGuard struct {
 	pages int

@@ -151,32 +151,21 @@ func (c *Client) Backups(ctx context.Context, plan string) ([]GKEBackup, error) 
 		return nil, setupError(APIGKEBackup, op, plan, err)
 	}
 	var out []GKEBackup
-	var guard pageGuard
-	token := ""
-	for {
-		var page *gkebackuppb.ListBackupsResponse
-		err := c.do(ctx, APIGKEBackup, op, plan, func(ctx context.Context) error {
-			// One request per call: the iterator fetches one page on the first Next and
-			// exposes it as Response. (Empty intermediate pages are skipped by Next; their
-			// items are none, and Response then holds the last page fetched.)
-			it := gc.ListBackups(ctx, &gkebackuppb.ListBackupsRequest{
-				Parent:    plan,
-				PageSize:  backupsPageSize,
-				PageToken: token,
-			}, noRetry())
-			page = nil
-			if _, err := it.Next(); err != nil && !errors.Is(err, iterator.Done) {
-				return err
-			}
-			page, _ = it.Response.(*gkebackuppb.ListBackupsResponse)
-			return nil
-		})
-		if err != nil {
+	err = listPages(ctx, c, APIGKEBackup, op, plan, func(ctx context.Context, token string) (*gkebackuppb.ListBackupsResponse, error) {
+		// One request per call: the iterator fetches one page on the first Next and exposes
+		// it as Response. (Empty intermediate pages are skipped by Next; their items are
+		// none, and Response then holds the last page fetched.)
+		it := gc.ListBackups(ctx, &gkebackuppb.ListBackupsRequest{
+			Parent:    plan,
+			PageSize:  backupsPageSize,
+			PageToken: token,
+		}, noRetry())
+		if _, err := it.Next(); err != nil && !errors.Is(err, iterator.Done) {
 			return nil, err
 		}
-		if page == nil {
-			break
-		}
+		page, _ := it.Response.(*gkebackuppb.ListBackupsResponse)
+		return page, nil
+	}, func(page *gkebackuppb.ListBackupsResponse) (string, error) {
 		for _, b := range page.GetBackups() {
 			if b == nil {
 				continue
@@ -194,13 +183,10 @@ func (c *Client) Backups(ctx context.Context, plan string) ([]GKEBackup, error) 
 				SizeBytes:     b.GetSizeBytes(),
 			})
 		}
-		if page.GetNextPageToken() == "" {
-			break
-		}
-		token = page.GetNextPageToken()
-		if err := guard.next(token); err != nil {
-			return nil, classify(APIGKEBackup, op, plan, err)
-		}
+		return page.GetNextPageToken(), nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
