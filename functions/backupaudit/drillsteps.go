@@ -482,13 +482,7 @@ func (ss *session) sweep(ctx context.Context, current string) error {
 // check and a summary with the measured RTO and RPO.
 func LogDrillReport(log *slog.Logger, r DrillReport) {
 	LogChecks(log, r.Checks)
-	level := slog.LevelInfo
-	if r.Summary.Fail > 0 {
-		level = slog.LevelError
-	} else if r.Summary.Warn > 0 {
-		level = slog.LevelWarn
-	}
-	log.Log(context.Background(), level, fmt.Sprintf("restore drill of %s/%s (%s): %d pass, %d warn, %d fail; %s",
+	log.Log(context.Background(), r.Status().level(), fmt.Sprintf("restore drill of %s/%s (%s): %d pass, %d warn, %d fail; %s",
 		r.Drill.Project, r.Drill.Instance, r.Drill.Clone, r.Summary.Pass, r.Summary.Warn, r.Summary.Fail, r.Drill.Measures()),
 		"pass", r.Summary.Pass, "warn", r.Summary.Warn, "fail", r.Summary.Fail, "clone", r.Drill.Clone, "report", r.Drill.Report)
 }

@@ -84,29 +84,17 @@ func RunConfiguredWith(ctx context.Context, env *setup.Env, o AuditOptions) (Rep
 // LogReport writes one line per failing (ERROR) or warning (WARNING) check and a summary.
 func LogReport(log *slog.Logger, r Report) {
 	LogChecks(log, r.Checks)
-	level := slog.LevelInfo
-	if r.Summary.Fail > 0 {
-		level = slog.LevelError
-	} else if r.Summary.Warn > 0 {
-		level = slog.LevelWarn
-	}
-	log.Log(context.Background(), level, fmt.Sprintf("backup audit: %d pass, %d warn, %d fail", r.Summary.Pass, r.Summary.Warn, r.Summary.Fail),
+	log.Log(context.Background(), r.Status().level(), fmt.Sprintf("backup audit: %d pass, %d warn, %d fail", r.Summary.Pass, r.Summary.Warn, r.Summary.Fail),
 		"pass", r.Summary.Pass, "warn", r.Summary.Warn, "fail", r.Summary.Fail)
 }
 
 // LogChecks writes one line per failing (ERROR) or warning (WARNING) check.
 func LogChecks(log *slog.Logger, checks []Check) {
 	for _, c := range checks {
-		level := slog.LevelInfo
-		switch c.Status {
-		case Fail:
-			level = slog.LevelError
-		case Warn:
-			level = slog.LevelWarn
-		default:
+		if c.Status != Fail && c.Status != Warn {
 			continue
 		}
-		log.Log(context.Background(), level, fmt.Sprintf("backup check %s on %s: %s: observed %s, expected %s. Fix: %s",
+		log.Log(context.Background(), c.Status.level(), fmt.Sprintf("backup check %s on %s: %s: observed %s, expected %s. Fix: %s",
 			c.ID, c.Target, c.Status, c.Observed, c.Expected, c.Hint),
 			"check", c.ID, "target", c.Target, "status", string(c.Status), "observed", c.Observed, "expected", c.Expected, "hint", c.Hint)
 	}

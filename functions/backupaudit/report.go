@@ -11,6 +11,7 @@
 package backupaudit
 
 import (
+	"log/slog"
 	"time"
 )
 
@@ -110,6 +111,18 @@ func (r Report) Status() Status {
 		return Warn
 	}
 	return Pass
+}
+
+// level is the log level of a check or report with this status: ERROR for fail, WARNING
+// for warn, else INFO.
+func (s Status) level() slog.Level {
+	switch s {
+	case Fail:
+		return slog.LevelError
+	case Warn:
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
 }
 
 // Find returns the check with id on target.
